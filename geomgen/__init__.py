@@ -1,0 +1,74 @@
+"""geomgen: 3D vision and generative modelling on PyTorch.
+
+The top level is light to import: submodules (``structures``, ``io``, ``ops``,
+``losses``, ``metrics``) load on first attribute access, and plugins load on
+the first registry call.
+
+Registry API (torchvision-style)::
+
+    import geomgen
+    geomgen.list_plugins()                        # what is installed, with status
+    geomgen.list_models(kind="representation")    # fnmatch include/exclude too
+    model = geomgen.get_model("voxel", channels=32)
+
+Plugin authors decorate hook implementations with :data:`geomgen.hookimpl`
+(see :mod:`geomgen.hookspecs` and :mod:`geomgen.components`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+from geomgen import errors
+from geomgen._api import (
+    get_dataset,
+    get_metric,
+    get_metric_spec,
+    get_model,
+    get_model_builder,
+    list_datasets,
+    list_metrics,
+    list_models,
+    list_plugins,
+)
+from geomgen._registry import PluginInfo
+from geomgen.hookspecs import hookimpl
+
+__all__ = [
+    "__version__",
+    "errors",
+    "hookimpl",
+    "PluginInfo",
+    "list_plugins",
+    "list_models",
+    "get_model",
+    "get_model_builder",
+    "list_metrics",
+    "get_metric",
+    "get_metric_spec",
+    "list_datasets",
+    "get_dataset",
+    "components",
+    "structures",
+    "io",
+    "ops",
+    "losses",
+    "metrics",
+]
+
+_LAZY_SUBMODULES = frozenset({"components", "structures", "io", "ops", "losses", "metrics"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        module = importlib.import_module(f"geomgen.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'geomgen' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY_SUBMODULES)

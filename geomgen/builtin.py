@@ -1,0 +1,192 @@
+"""geomgen's own plugin: core metrics and the ``info``, ``compare`` and ``convert`` commands.
+
+It registers through exactly the hooks a third-party plugin uses (see
+:mod:`geomgen.hookspecs`); heavy modules are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from geomgen.components import CommandSpec, MetricSpec
+from geomgen.errors import FileFormatError, InvalidInputError
+from geomgen.hookspecs import hookimpl
+
+POINTCLOUD_SUFFIXES = {".xyz", ".pwn", ".npz"}
+
+
+# ----------------------------------------------------------------------------- metrics
+def chamfer_l2(pred: Any, gt: Any, **options: Any) -> Any:
+    """Chamfer-L2 per batch element, (N,): mean squared nearest-neighbour distance
+    pred→gt plus gt→pred (squared distances, both directions summed)."""
+    from geomgen.losses import chamfer_distance
+
+    return chamfer_distance(pred, gt, batch_reduction=None, **options)[0]
+
+
+def chamfer_l1(pred: Any, gt: Any, **options: Any) -> Any:
+    """Chamfer with the L1 norm per batch element, (N,): mean of sum|diff| to the
+    nearest neighbour, both directions summed."""
+    from geomgen.losses import chamfer_distance
+
+    return chamfer_distance(pred, gt, batch_reduction=None, norm=1, **options)[0]
+
+
+def f1(pred: Any, gt: Any, thresholds: tuple[float, ...] = (0.1, 0.3, 0.5)) -> Any:
+    """Precision, recall and F1 at each threshold, in percent, (N,) each
+    (unsquared distances, strict <: Mesh R-CNN's protocol)."""
+    from geomgen.metrics import f1_score
+
+    return f1_score(pred, gt, thresholds=thresholds)
+
+
+@hookimpl
+def geomgen_register_metrics(register: Any) -> None:
+    register(MetricSpec(name="chamfer-l2", fn=chamfer_l2, inputs="pointclouds", higher_is_better=False,
+                        description="squared NN distance, mean per direction, both directions summed"))
+    register(MetricSpec(name="chamfer-l1", fn=chamfer_l1, inputs="pointclouds", higher_is_better=False,
+                        description="L1 NN distance, mean per direction, both directions summed"))
+    register(MetricSpec(name="f1", fn=f1, inputs="pointclouds", higher_is_better=True,
+                        description="precision/recall/F1 at thresholds 0.1, 0.3, 0.5 (percent, unsquared, <)"))
+
+
+# ----------------------------------------------------------------------------- commands
+def _load_any(path: str) -> tuple[str, Any]:
+    """Load ``path`` as a mesh, or as a point cloud when it has no faces."""
+    from geomgen.io import load_mesh, load_pointcloud
+
+    if Path(path).suffix.lower() in POINTCLOUD_SUFFIXES:
+        return "pointcloud", load_pointcloud(path)
+    try:
+        return "mesh", load_mesh(path)
+    except FileFormatError as exc:
+        if "no faces" not in str(exc):
+            raise
+        return "pointcloud", load_pointcloud(path)
+
+
+def _configure_info(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="mesh or point cloud files")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return "  ".join(f"{k}={_format_value(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    return str(value)
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from geomgen.summary import mesh_summary, pointcloud_summary
+
+    reports = []
+    for path in args.paths:
+        kind, obj = _load_any(path)
+        if kind == "mesh":
+            report = mesh_summary(obj.verts_list()[0], obj.faces_list()[0])
+            report["has_vertex_colors"] = obj.verts_colors_list() is not None
+        else:
+            normals = obj.normals_list()
+            report = pointcloud_summary(obj.points_list()[0], normals[0] if normals else None)
+        reports.append({"path": path, "type": kind, **report})
+    if args.json:
+        print(json.dumps(reports, indent=2))
+    else:
+        for report in reports:
+            print(f"{report['path']}  ({report['type']})")
+            for key, value in report.items():
+                if key not in ("path", "type"):
+                    print(f"  {key:<22} {_format_value(value)}")
+    return 0
+
+
+def _configure_compare(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pred", metavar="PRED", help="predicted mesh or point cloud")
+    parser.add_argument("gt", metavar="GT", help="ground-truth mesh or point cloud")
+    parser.add_argument("--metric", action="append", metavar="NAME",
+                        help="metric to compute (repeatable; default: every point-cloud metric installed)")
+    parser.add_argument("--samples", type=int, default=10000,
+                        help="points sampled from each mesh surface (default: %(default)s)")
+    parser.add_argument("--scale", choices=["gt-10", "none"], default="gt-10",
+                        help="'gt-10' scales both so the GT bounding box's longest edge is 10, "
+                             "as in Mesh R-CNN's evaluation (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the surface sampling")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _points(kind: str, obj: Any, samples: int, generator: Any) -> Any:
+    if kind == "pointcloud":
+        return obj.points_list()[0][None]
+    from geomgen.ops import sample_points_from_meshes
+
+    return sample_points_from_meshes(obj, samples, generator=generator)
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    import torch
+
+    import geomgen
+
+    if args.samples < 1:
+        raise InvalidInputError(f"--samples: must be a positive integer, got {args.samples}")
+    names = args.metric or [m for m in geomgen.list_metrics()
+                            if geomgen.get_metric_spec(m).inputs == "pointclouds"]
+    specs = {name: geomgen.get_metric_spec(name) for name in names}
+    for name, spec in specs.items():
+        if spec.inputs != "pointclouds":
+            raise InvalidInputError(f"--metric {name}: takes {spec.inputs}, compare works on point samples")
+    generator = torch.Generator().manual_seed(args.seed)
+    pred = _points(*_load_any(args.pred), args.samples, generator)
+    gt = _points(*_load_any(args.gt), args.samples, generator)
+    if args.scale == "gt-10":
+        extent = float((gt[0].max(0).values - gt[0].min(0).values).max())
+        if extent <= 0:
+            raise InvalidInputError(f"{args.gt}: ground truth has a zero-size bounding box; use --scale none")
+        pred, gt = pred * (10.0 / extent), gt * (10.0 / extent)
+    results: dict[str, float] = {}
+    for name, spec in specs.items():
+        value = spec.fn(pred, gt)
+        if isinstance(value, dict):
+            results.update({k: float(v.reshape(-1)[0]) for k, v in value.items()})
+        else:
+            results[name] = float(torch.as_tensor(value).reshape(-1)[0])
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"pred: {args.pred}\ngt:   {args.gt}\nscale: {args.scale}, samples: {args.samples}")
+        for key, value in results.items():
+            print(f"  {key:<16} {value:.6g}")
+    return 0
+
+
+def _configure_convert(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("src", metavar="SRC", help="input mesh or point cloud")
+    parser.add_argument("dst", metavar="DST", help="output file; the format follows the extension")
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from geomgen.io import save_mesh, save_pointcloud
+
+    kind, obj = _load_any(args.src)
+    if kind == "mesh" and Path(args.dst).suffix.lower() in POINTCLOUD_SUFFIXES:
+        raise InvalidInputError(f"{args.dst}: a point-cloud format cannot hold the faces of {args.src}")
+    (save_mesh if kind == "mesh" else save_pointcloud)(args.dst, obj)
+    print(f"wrote {args.dst}")
+    return 0
+
+
+@hookimpl
+def geomgen_register_commands(register: Any) -> None:
+    register(CommandSpec(name="info", help="print statistics of mesh or point-cloud files",
+                         configure=_configure_info, run=_run_info))
+    register(CommandSpec(name="compare", help="compare two shapes with the installed metrics",
+                         configure=_configure_compare, run=_run_compare))
+    register(CommandSpec(name="convert", help="convert a mesh or point cloud between file formats",
+                         configure=_configure_convert, run=_run_convert))

@@ -1,0 +1,199 @@
+"""Typed records that plugins hand to the registry.
+
+A plugin never builds registry entries itself: inside a ``geomgen_register_*``
+hook it calls ``register(SomeSpec(...))``.  New optional fields may be added to
+these records in later versions (with defaults), so a plugin written today keeps
+working tomorrow.
+
+Names are short identifiers: letters, digits, ``_``, ``-``, ``.`` and ``@``.
+A colon is reserved for the qualified form ``plugin:name`` that picks one
+component when two plugins register the same name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "RepresentationSpec",
+    "GeneratorSpec",
+    "MetricSpec",
+    "DatasetSpec",
+    "CommandSpec",
+    "ComponentSpec",
+    "KINDS",
+]
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+
+
+def _check_name(kind: str, name: object) -> None:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise TypeError(
+            f"{kind} name {name!r} is invalid: use letters, digits, '_', '-', '.', '@' "
+            "(no spaces, no ':'), starting with a letter or digit"
+        )
+
+
+def _check_callable(kind: str, name: str, attr: str, value: object) -> None:
+    if not callable(value):
+        raise TypeError(f"{kind} {name!r}: {attr} must be callable, got {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class RepresentationSpec:
+    """A single-view shape predictor: image in, 3D shape out.
+
+    Attributes:
+        name: registry name, e.g. ``"voxel"``; ``geomgen.get_model(name)`` builds it.
+        build: ``build(**config) -> torch.nn.Module``; receives ``default_config``
+            updated with the user's keyword arguments.
+        output: the geometry the model predicts: ``"mesh"``, ``"voxels"``,
+            ``"pointcloud"``, ``"depth"`` or ``"implicit"``.
+        description: one line shown by ``geomgen plugins`` and ``list_models``.
+        default_config: keyword arguments ``build`` is called with by default.
+        tags: free-form labels (e.g. ``("pretrained",)``).
+
+    .. versionadded:: 0.1
+    """
+
+    name: str
+    build: Callable[..., Any]
+    output: Literal["mesh", "voxels", "pointcloud", "depth", "implicit"] = "mesh"
+    description: str = ""
+    default_config: Mapping[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+    kind = "representation"
+
+    def __post_init__(self) -> None:
+        _check_name(self.kind, self.name)
+        _check_callable(self.kind, self.name, "build", self.build)
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """A generative model of 3D shapes (samples from noise, optionally conditioned).
+
+    Attributes:
+        name: registry name, e.g. ``"vae"``; ``geomgen.get_model(name)`` builds it.
+        build: ``build(**config) -> torch.nn.Module``.
+        output: the geometry it samples: ``"voxels"``, ``"pointcloud"`` or ``"mesh"``.
+        description: one line for listings.
+        default_config: keyword arguments ``build`` is called with by default.
+        tags: free-form labels.
+
+    .. versionadded:: 0.1
+    """
+
+    name: str
+    build: Callable[..., Any]
+    output: Literal["mesh", "voxels", "pointcloud"] = "voxels"
+    description: str = ""
+    default_config: Mapping[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+    kind = "generator"
+
+    def __post_init__(self) -> None:
+        _check_name(self.kind, self.name)
+        _check_callable(self.kind, self.name, "build", self.build)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A quality measure between a prediction and a ground truth.
+
+    Attributes:
+        name: registry name, e.g. ``"chamfer-l2"``.
+        fn: ``fn(pred, gt, **options)`` returning a ``(N,)`` tensor or a mapping
+            of named ``(N,)`` tensors (one value per batch element).
+        inputs: what ``fn`` takes: ``"pointclouds"`` (``(N, P, 3)`` tensors or
+            :class:`~geomgen.structures.PointClouds`), ``"meshes"``
+            (:class:`~geomgen.structures.Meshes`) or ``"voxels"``.
+        higher_is_better: direction of the metric, for tables and early stopping.
+        description: one line for listings (say the units and conventions).
+
+    .. versionadded:: 0.1
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    inputs: Literal["pointclouds", "meshes", "voxels"] = "pointclouds"
+    higher_is_better: bool = False
+    description: str = ""
+
+    kind = "metric"
+
+    def __post_init__(self) -> None:
+        _check_name(self.kind, self.name)
+        _check_callable(self.kind, self.name, "fn", self.fn)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset of shapes (and usually renders of them).
+
+    Attributes:
+        name: registry name, e.g. ``"shapes"``.
+        build: ``build(root=None, split="train", **config) -> torch.utils.data.Dataset``.
+        description: one line for listings.
+        default_config: keyword arguments ``build`` is called with by default.
+
+    .. versionadded:: 0.1
+    """
+
+    name: str
+    build: Callable[..., Any]
+    description: str = ""
+    default_config: Mapping[str, Any] = field(default_factory=dict)
+
+    kind = "dataset"
+
+    def __post_init__(self) -> None:
+        _check_name(self.kind, self.name)
+        _check_callable(self.kind, self.name, "build", self.build)
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A ``geomgen <name>`` sub-command.
+
+    Attributes:
+        name: the sub-command, e.g. ``"sdf"`` for ``geomgen sdf ...``.
+        help: one line shown by ``geomgen --help``.
+        configure: ``configure(parser)`` adds arguments to an
+            :class:`argparse.ArgumentParser`.
+        run: ``run(args) -> int | None`` does the work; the return value is the
+            exit code (``None`` means 0).  Raise a
+            :class:`~geomgen.errors.GeomgenError` for a clean error message.
+
+    .. versionadded:: 0.1
+    """
+
+    name: str
+    help: str
+    configure: Callable[[Any], None]
+    run: Callable[[Any], int | None]
+
+    kind = "command"
+
+    def __post_init__(self) -> None:
+        _check_name(self.kind, self.name)
+        _check_callable(self.kind, self.name, "configure", self.configure)
+        _check_callable(self.kind, self.name, "run", self.run)
+
+
+ComponentSpec = RepresentationSpec | GeneratorSpec | MetricSpec | DatasetSpec | CommandSpec
+
+#: kind name -> record type, in display order.
+KINDS: dict[str, type] = {
+    "representation": RepresentationSpec,
+    "generator": GeneratorSpec,
+    "metric": MetricSpec,
+    "dataset": DatasetSpec,
+    "command": CommandSpec,
+}

@@ -1,0 +1,4 @@
+"""Helpers shipped for tests of geomgen and of plugins (real test data, fixtures).
+
+- :func:`geomgen.testing.cgal.cgal_data_dir`: real meshes from Debian's ``libcgal-demo``.
+"""

@@ -1,0 +1,197 @@
+"""The ``geomgen`` command line: built-in commands, plugin commands, errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import geomgen
+from geomgen._registry import PluginManager, set_plugin_manager
+from geomgen.cli import main
+from geomgen.components import CommandSpec
+
+CUBE_OFF = """OFF
+8 6 0
+0 0 0
+1 0 0
+1 1 0
+0 1 0
+0 0 1
+1 0 1
+1 1 1
+0 1 1
+4 0 3 2 1
+4 4 5 6 7
+4 0 1 5 4
+4 1 2 6 5
+4 2 3 7 6
+4 3 0 4 7
+"""
+
+
+@pytest.fixture
+def cube(tmp_path):
+    path = tmp_path / "cube.off"
+    path.write_text(CUBE_OFF)
+    return path
+
+
+@pytest.fixture
+def manager(monkeypatch):
+    """A fresh process-wide manager with the built-ins, restored afterwards."""
+    monkeypatch.delenv("GEOMGEN_STRICT_PLUGINS", raising=False)
+    monkeypatch.delenv("GEOMGEN_DISABLE_PLUGINS", raising=False)
+    pm = PluginManager()
+    pm.load_default_plugins()
+    saved = set_plugin_manager(pm)
+    yield pm
+    set_plugin_manager(saved)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version_and_help(capsys, manager):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"geomgen {geomgen.__version__}"
+    code, out, _ = run(capsys)
+    assert code == 0 and "plugins" in out and "info" in out and "compare" in out
+
+
+def test_usage_error_exits_2(capsys, manager):
+    with pytest.raises(SystemExit) as exc:
+        main(["no-such-command"])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_plugins_table_and_json(capsys, manager):
+    code, out, _ = run(capsys, "plugins")
+    assert code == 0 and "core" in out and "chamfer-l2" in out and "NAME" in out
+    code, out, _ = run(capsys, "plugins", "--json")
+    data = json.loads(out)
+    core = next(p for p in data if p["name"] == "core")
+    assert core["status"] == "ok" and core["distribution"] == "geomgen" and core["version"] == geomgen.__version__
+    assert set(core) >= {"name", "version", "distribution", "hooks", "components", "status", "error"}
+    assert "geomgen_register_commands" in core["hooks"]
+
+
+class Broken:
+    @staticmethod
+    @geomgen.hookimpl
+    def geomgen_register_metrics(register):
+        raise ImportError("needs libfoo")
+
+
+class Hello:
+    @staticmethod
+    def _configure(parser):
+        parser.add_argument("name")
+
+    @staticmethod
+    def _run(args):
+        print(f"hello {args.name}")
+        return 3
+
+    @staticmethod
+    @geomgen.hookimpl
+    def geomgen_register_commands(register):
+        register(CommandSpec(name="hello", help="say hello", configure=Hello._configure, run=Hello._run))
+
+
+def test_broken_plugin_is_listed_and_the_rest_works(capsys, manager, cube):
+    manager.add_plugin(Broken, "broken", distribution="geomgen-broken", version="0.0.1")
+    manager.add_plugin(Hello, "hello-plugin")
+    code, out, err = run(capsys, "plugins", "--json")
+    assert code == 0
+    broken = next(p for p in json.loads(out) if p["name"] == "broken")
+    assert broken["status"] == "failed" and "needs libfoo" in broken["error"]
+    assert "skipping plugin 'broken'" in err
+    code, out, _ = run(capsys, "hello", "world")
+    assert code == 3 and out.strip() == "hello world"
+    code, out, _ = run(capsys, "info", str(cube))
+    assert code == 0 and "num_faces" in out
+
+
+def test_info_reports_mesh_statistics(capsys, manager, cube):
+    code, out, _ = run(capsys, "info", "--json", str(cube))
+    assert code == 0
+    (report,) = json.loads(out)
+    assert report["type"] == "mesh"
+    assert report["num_verts"] == 8 and report["num_faces"] == 12 and report["num_edges"] == 18
+    assert report["surface_area"] == pytest.approx(6.0)
+    assert report["volume"] == pytest.approx(1.0)
+    assert report["watertight"] and report["euler_characteristic"] == 2
+    assert report["bbox"]["extent"] == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_info_on_a_point_cloud(capsys, manager, tmp_path):
+    path = tmp_path / "pts.xyz"
+    path.write_text("0 0 0\n1 0 0\n0 2 0\n")
+    code, out, _ = run(capsys, "info", "--json", str(path))
+    (report,) = json.loads(out)
+    assert code == 0 and report["type"] == "pointcloud" and report["num_points"] == 3
+
+
+def test_compare_identical_shapes(capsys, manager, cube):
+    code, out, _ = run(capsys, "compare", str(cube), str(cube), "--json", "--samples", "4000")
+    assert code == 0
+    result = json.loads(out)
+    # gt-10 scaling: a 10-unit cube sampled twice with 4000 points; NN distances are small
+    assert 0 < result["chamfer-l2"] < 0.2
+    assert result["F1@0.5"] > 95
+
+
+def test_compare_detects_a_shift(capsys, manager, cube, tmp_path):
+    shifted = tmp_path / "shifted.off"
+    lines = CUBE_OFF.splitlines()
+    lines[2:10] = [" ".join(str(float(v) + (0.5 if i == 0 else 0)) for i, v in enumerate(row.split()))
+                   for row in lines[2:10]]
+    shifted.write_text("\n".join(lines) + "\n")
+    code, out, _ = run(capsys, "compare", str(shifted), str(cube), "--json", "--metric", "chamfer-l2",
+                       "--scale", "none", "--samples", "3000")
+    assert code == 0
+    assert json.loads(out)["chamfer-l2"] > 0.05
+
+
+def test_convert_round_trip(capsys, manager, cube, tmp_path):
+    out_path = tmp_path / "cube.ply"
+    code, out, _ = run(capsys, "convert", str(cube), str(out_path))
+    assert code == 0 and out_path.exists()
+    code, out, _ = run(capsys, "info", "--json", str(out_path))
+    assert json.loads(out)[0]["num_faces"] == 12
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["info", "/nonexistent/mesh.obj"], "/nonexistent/mesh.obj"),
+    (["compare", "/nonexistent/a.off", "/nonexistent/b.off"], "/nonexistent/a.off"),
+    (["compare", "CUBE", "CUBE", "--metric", "nope"], "no metric named 'nope'"),
+    (["compare", "CUBE", "CUBE", "--samples", "0"], "--samples"),
+    (["convert", "CUBE", "OUT.xyz"], "cannot hold the faces"),
+])
+def test_errors_are_clean_and_exit_1(capsys, manager, cube, tmp_path, argv, fragment):
+    argv = [a.replace("CUBE", str(cube)).replace("OUT", str(tmp_path / "out")) for a in argv]
+    code, out, err = run(capsys, *argv)
+    assert code == 1
+    assert err.startswith("geomgen: error:") and fragment in err
+    assert "Traceback" not in err
+
+
+def test_empty_file_is_a_clean_error(capsys, manager, tmp_path):
+    empty = tmp_path / "empty.ply"
+    empty.write_bytes(b"")
+    code, _, err = run(capsys, "info", str(empty))
+    assert code == 1 and "empty.ply" in err
+
+
+def test_console_script_runs_in_a_fresh_process():
+    out = subprocess.run([sys.executable, "-m", "geomgen.cli", "plugins", "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert any(p["name"] == "core" for p in json.loads(out.stdout))
