@@ -44,7 +44,12 @@ fi
 stamp="$VENV/.geomgen-setup-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)-$EXTRAS"
 if [ ! -f "$stamp" ]; then
   echo "==> installing geomgen[$EXTRAS] (torch pinned by constraints.txt)"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[$EXTRAS]"
+  if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -c constraints.txt -e ".[$EXTRAS]" \
+      > "$VENV/pip-install.log" 2>&1; then
+    grep -v "^WARNING: Location" "$VENV/pip-install.log" | tail -40 >&2
+    echo "error: pip install failed (full log: $VENV/pip-install.log)" >&2
+    exit 1
+  fi
   rm -f "$VENV"/.geomgen-setup-*
   touch "$stamp"
 fi

@@ -341,3 +341,15 @@ def test_lengths_as_list_accepted():
     out = knn_points(_P1, _P2, [4, 2], [5, 1], K=2)
     assert (out.idx[1, 2:] == -1).all()
     assert (out.idx[1, :2, 1] == -1).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    gen = torch.Generator().manual_seed(31)
+    p1, p2, l1, l2 = _rand_batch(gen, 3, 300, 200, 3, hetero=True)
+    cpu = knn_points(p1, p2, l1, l2, K=4, return_nn=True)
+    gpu = knn_points(p1.cuda(), p2.cuda(), l1.cuda(), l2, K=4, return_nn=True)
+    assert gpu.idx.device.type == "cuda"
+    assert torch.equal(gpu.idx.cpu(), cpu.idx)
+    torch.testing.assert_close(gpu.dists.cpu(), cpu.dists)
+    torch.testing.assert_close(gpu.knn.cpu(), cpu.knn)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from geomgen import _validation as V
-from geomgen.ops.knn import knn_gather, knn_points
+from geomgen.ops.knn import _gather, _knn_dispatch
 
 __all__ = ["chamfer_distance"]
 
@@ -75,7 +75,8 @@ def _single_direction(
     """x -> y term: per point (N, P1) or point-reduced (N,)."""
     N, P1, _ = x.shape
     x_pad = torch.arange(P1, device=x.device)[None, :] >= x_lengths[:, None]  # (N, P1)
-    nn = knn_points(x, y, x_lengths, y_lengths, K=1, norm=norm)
+    # Inputs are validated by chamfer_distance; skip knn_points' second pass.
+    nn = _knn_dispatch(x, y, x_lengths, y_lengths, K=1, norm=norm)
     dist = nn.dists[..., 0]  # (N, P1); 0 on padded rows already
     dist = dist.masked_fill(x_pad, 0.0)
     if weights is not None:
@@ -83,7 +84,7 @@ def _single_direction(
 
     cos_term = None
     if x_normals is not None and y_normals is not None:
-        near = knn_gather(y_normals, nn.idx)[..., 0, :]  # (N, P1, D)
+        near = _gather(y_normals, nn.idx)[..., 0, :]  # (N, P1, D); 0 if y[n] is empty
         cos = F.cosine_similarity(x_normals, near, dim=2, eps=_COS_EPS)
         cos_term = 1.0 - (cos.abs() if abs_cosine else cos)
         cos_term = cos_term.masked_fill(x_pad, 0.0)
@@ -177,7 +178,8 @@ def chamfer_distance(
             ``x_normals`` / ``y_normals`` as a tensor is an error; when normals
             come from PointClouds and only one side has them, the normal term
             is skipped (``loss_normals`` is None), as in PyTorch3D.
-        weights: optional ``(N,)`` non-negative floating weights per batch element.
+        weights: optional ``(N,)`` non-negative weights per batch element
+            (cast to the dtype of ``x``).
         batch_reduction: ``"mean"``, ``"sum"`` or ``None``; must be ``None``
             when ``point_reduction`` is ``None``.
         point_reduction: ``"mean"``, ``"sum"``, ``"max"`` or ``None``.
@@ -259,11 +261,13 @@ def chamfer_distance(
 
     # ---- weights
     if weights is not None:
-        V.check_tensor(weights, "weights", shape=(N,), shape_desc=f"({N},)", floating=True,
-                       finite=True, fn=_FN)
+        V.check_tensor(weights, "weights", shape=(N,), shape_desc=f"({N},)", finite=True, fn=_FN)
+        if weights.dtype == torch.bool or weights.is_complex():
+            raise V.fail("weights", f"must have a real (float or int) dtype, got {weights.dtype}", _FN)
         V.check_same_device({"x": x, "weights": weights}, fn=_FN)
         if weights.numel() and bool((weights < 0).any()):
             raise V.fail("weights", "must be non-negative", _FN)
+        weights = weights.to(x.dtype)
 
     # ---- terms
     cham_x, cos_x = _single_direction(

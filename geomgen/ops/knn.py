@@ -60,11 +60,18 @@ __all__ = ["KNN", "knn_points", "knn_gather", "KNN_BACKENDS"]
 #: Accepted values of ``knn_points(..., backend=...)``.
 KNN_BACKENDS = ("auto", "torch", "pytorch3d")
 
-#: Memory budget (bytes) for one block of the pairwise distance matrix in the
-#: torch reference.  The reference never materialises more than roughly this
-#: much (plus the (N, P1, K) outputs), whatever P1 and P2 are, so a 65k x 65k
-#: query works in a few hundred MiB instead of 16 GiB.
-_CHUNK_BYTES = 128 * 2**20
+#: Memory budget (bytes) for the working set of one block of the pairwise
+#: distance matrix in the torch reference (about three block-sized buffers).
+#: The reference never holds more than this (plus the (N, P1, K) outputs, and
+#: at least one full row of P2 distances), whatever P1 and P2 are: a 65k x 65k
+#: query works in a few MiB instead of 16 GiB.  Blocks of a few MiB also stay
+#: in the CPU caches, which makes the element-wise passes several times faster
+#: than with large blocks.
+_CHUNK_BYTES = 4 * 2**20
+
+#: The same budget on accelerators, where launch overhead rather than cache
+#: size limits small blocks.
+_CHUNK_BYTES_ACCEL = 256 * 2**20
 
 #: Up to this D the block distances are accumulated coordinate by coordinate
 #: (exact differences, same rounding as a direct kernel).  Above it the block
@@ -154,9 +161,12 @@ def _knn_idx_torch(
             d2 = _block_dists(p1[n0:n1, r0:r1], b, norm)
             if pad_b is not None:
                 d2.masked_fill_(pad_b, float("inf"))
-            # Always sorted: with padded reference clouds the +inf entries must
-            # land in the last slots so the k >= lengths2 mask below is right.
-            _, ib = torch.topk(d2, Kc, dim=2, largest=False, sorted=True)
+            if Kc == 1:  # min returns the first minimal index on ties
+                ib = torch.argmin(d2, dim=2, keepdim=True)
+            else:
+                # Always sorted: with padded reference clouds the +inf entries
+                # must land in the last slots so the k >= lengths2 mask is right.
+                ib = torch.topk(d2, Kc, dim=2, largest=False, sorted=True).indices
             idx[n0:n1, r0:r1, :Kc] = ib
             del d2, ib
 
@@ -187,16 +197,17 @@ def _knn_points_torch(
     blocks of at most ``chunk_bytes`` (default :data:`_CHUNK_BYTES`); the
     returned ``dists`` are recomputed from the gathered neighbours with plain
     torch ops, so they are differentiable w.r.t. both ``p1`` and ``p2`` (and
-    ``torch.autograd.gradcheck`` passes in float64).  Ties are broken by
-    ``torch.topk`` (unspecified order among equal distances).
+    ``torch.autograd.gradcheck`` passes in float64).  Ties: with K=1 the
+    lowest index among equally near points; with K>1 ``torch.topk`` decides
+    the order among equal distances.
     """
     if chunk_bytes is None:
-        chunk_bytes = _CHUNK_BYTES
+        chunk_bytes = _CHUNK_BYTES if p1.device.type == "cpu" else _CHUNK_BYTES_ACCEL
     with torch.no_grad():
         idx = _knn_idx_torch(
             p1.detach(), p2.detach(), lengths1, lengths2, K, norm, chunk_bytes
         )
-    nn = knn_gather(p2, idx)  # (N, P1, K, D), zeros where idx == -1
+    nn = _gather(p2, idx)  # (N, P1, K, D), zeros where idx == -1
     diff = p1[:, :, None, :] - nn
     dists = diff.square().sum(-1) if norm == 2 else diff.abs().sum(-1)
     dists = torch.where(idx >= 0, dists, dists.new_zeros(()))
@@ -233,7 +244,7 @@ def _knn_points_pytorch3d(
     )
     idx = out.idx.masked_fill(invalid, -1)
     dists = out.dists.masked_fill(invalid, 0)
-    nn = knn_gather(p2, idx) if return_nn else None
+    nn = _gather(p2, idx) if return_nn else None
     return KNN(dists=dists, idx=idx, knn=nn)
 
 
@@ -307,9 +318,9 @@ def knn_points(
             argument.
         BackendUnavailableError: ``backend="pytorch3d"`` without PyTorch3D.
 
-    Memory: the reference works on blocks of the P1 x P2 distance matrix no
-    larger than about 128 MiB, so large queries (65k x 65k) do not allocate
-    the full matrix.
+    Memory: the reference works on blocks of the P1 x P2 distance matrix of
+    a few MiB (see ``_CHUNK_BYTES``), so large queries (65k x 65k) never
+    allocate the full matrix.
     """
     fn = "knn_points"
     V.check_choice(backend, "backend", KNN_BACKENDS, fn=fn)
@@ -335,12 +346,29 @@ def knn_points(
     lengths2 = V.check_lengths(lengths2, "lengths2", batch_size=N, max_len=P2, device=p1.device, fn=fn)
     V.check_finite(p1, "p1", fn=fn)
     V.check_finite(p2, "p2", fn=fn)
+    return _knn_dispatch(p1, p2, lengths1, lengths2, K, return_nn, return_sorted, norm, backend)
 
+
+def _knn_dispatch(
+    p1: torch.Tensor,
+    p2: torch.Tensor,
+    lengths1: torch.Tensor,
+    lengths2: torch.Tensor,
+    K: int,
+    return_nn: bool = False,
+    return_sorted: bool = True,
+    norm: int = 2,
+    backend: str = "auto",
+) -> KNN:
+    """Pick an implementation for already validated inputs (int64 lengths on
+    the points' device).  geomgen's own callers that validated their inputs
+    (chamfer, f1) call this directly to skip a second validation pass."""
     if backend == "pytorch3d":
         return _knn_points_pytorch3d(
             p1, p2, lengths1, lengths2, K, return_nn, return_sorted, norm
         )
-    # "auto" and "torch": only the reference exists so far.
+    # "auto" and "torch": only the reference exists so far.  Faster kernels
+    # (numba on CPU, Triton on GPU) will be selected here for "auto".
     return _knn_points_torch(p1, p2, lengths1, lengths2, K, return_nn, return_sorted, norm)
 
 
@@ -373,11 +401,17 @@ def knn_gather(
         lo, hi = int(idx.min()), int(idx.max())
         if lo < -1 or hi >= P2:
             raise V.fail("idx", f"values must lie in [-1, {P2 - 1}], got {lo if lo < -1 else hi}", fn)
-    _, P1, K = idx.shape
-    idx = idx.to(torch.int64)
-    valid = idx >= 0
     if lengths is not None:
         lengths = V.check_lengths(lengths, "lengths", batch_size=N, max_len=P2, device=x.device, fn=fn)
+    return _gather(x, idx.to(torch.int64), lengths)
+
+
+def _gather(x: torch.Tensor, idx: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`knn_gather` without validation (int64 ``idx`` in [-1, P2))."""
+    N, P2, C = x.shape
+    _, P1, K = idx.shape
+    valid = idx >= 0
+    if lengths is not None:
         valid = valid & (torch.arange(K, device=x.device)[None, None, :] < lengths[:, None, None])
     if P2 == 0:
         return x.new_zeros(N, P1, K, C)

@@ -113,7 +113,9 @@ def sample_points_from_meshes(
     empty = (num_faces == 0).nonzero().flatten()
     if empty.numel():
         i = int(empty[0])
-        raise V.fail("meshes", f"mesh {i} has no faces; cannot sample points from it", fn)
+        raise V.fail(
+            "meshes", f"contains mesh {i}, which has no faces; cannot sample points from it", fn
+        )
     V.check_finite(verts, "meshes (vertices)", fn=fn)
 
     F = faces.shape[0]
@@ -130,7 +132,10 @@ def sample_points_from_meshes(
         if bad.numel():
             i = int(bad[0])
             raise V.fail(
-                "meshes", f"mesh {i} has zero total surface area; cannot sample points from it", fn
+                "meshes",
+                f"contains mesh {i}, whose faces have zero total area; cannot sample points "
+                "from it",
+                fn,
             )
         cdf = torch.cumsum(areas, 0)  # (F,)
         start = (cdf - areas)[first]  # (N,) cumulative area before each mesh

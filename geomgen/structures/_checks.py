@@ -28,8 +28,14 @@ __all__ = [
     "check_pattern",
     "check_dtype_kind",
     "check_finite_list",
+    "check_batched",
+    "stack_items",
     "check_range_list",
     "check_lengths",
+    "check_item_lengths",
+    "check_index_list",
+    "check_same_dtype",
+    "parse_lengths",
     "check_positive_int",
     "check_same_device",
     "normalize_batch_index",
@@ -354,6 +360,53 @@ def check_index_list(
             raise InvalidInputError(f"{name}[{i}]: index {hi} out of range for {counts[i]} {what}")
 
 
+def check_batched(bad: torch.Tensor, name: str, what: str | Callable[[int], str]) -> None:
+    """``bad`` is a ``(N, ...)`` bool tensor of offending entries; raise
+    naming the first batch item ``i`` that has any.  ``what`` is a message
+    where ``{count}`` is replaced by that item's number of offending entries,
+    or a callable ``what(i)`` returning the message."""
+    if bad.numel() == 0 or not bool(bad.any()):
+        return
+    counts = bad.reshape(bad.shape[0], -1).sum(dim=1)
+    i = int(torch.nonzero(counts)[0, 0])
+    msg = what(i) if callable(what) else what.replace("{count}", str(int(counts[i])))
+    raise InvalidInputError(f"{name}[{i}]: {msg}")
+
+
+def stack_items(x: Any, name: str, letters: Sequence[str], reason: str) -> torch.Tensor:
+    """A batch given as an ``(N, *letters)`` tensor/array, or as a list of
+    equally shaped ``letters`` tensors (stacked, autograd kept).  ``reason``
+    explains why shapes must agree."""
+    full = ("N", *letters)
+    if isinstance(x, (list, tuple)):
+        if not x:
+            raise InvalidInputError(
+                f"{name}: empty list; pass a {_pattern_str(('0', *letters))} tensor for an empty batch"
+            )
+        dev = next((el.device for el in x if isinstance(el, torch.Tensor)), None)
+        items = [check_pattern(as_tensor(el, f"{name}[{i}]", dev), f"{name}[{i}]", letters)
+                 for i, el in enumerate(x)]
+        for i, t in enumerate(items):
+            if t.shape != items[0].shape:
+                raise InvalidInputError(
+                    f"{name}[{i}]: shape {_shape_str(t.shape)} differs from {name}[0] "
+                    f"{_shape_str(items[0].shape)}; {reason}"
+                )
+            if t.device != items[0].device:
+                raise InvalidInputError(f"{name}[{i}]: on device {t.device}, expected {items[0].device}")
+            if t.dtype != items[0].dtype:
+                raise InvalidInputError(f"{name}[{i}]: dtype {t.dtype} differs from {name}[0] ({items[0].dtype})")
+        return torch.stack(items)
+    if isinstance(x, (torch.Tensor, np.ndarray)):
+        t = as_tensor(x, name)
+        what = f"a {_pattern_str(full)} tensor or a list of {_pattern_str(letters)} tensors"
+        return check_pattern(t, name, full, what)
+    raise InvalidInputError(
+        f"{name}: expected a {_pattern_str(full)} tensor or a list of {_pattern_str(letters)} tensors, "
+        f"got {type(x).__name__}"
+    )
+
+
 # ---------------------------------------------------------------------------
 # indexing and broadcasting
 # ---------------------------------------------------------------------------
@@ -428,7 +481,7 @@ def broadcast_batch_param(
     if t.ndim == 2 and t.shape == (n, width):
         return t
     raise InvalidInputError(
-        f"{name}: expected a scalar, a ({width},) or an ({n}, {width}) tensor, got shape {_shape_str(t.shape)}"
+        f"{name}: expected a scalar, a ({width},) tensor or a ({n}, {width}) tensor, got shape {_shape_str(t.shape)}"
     )
 
 
@@ -557,6 +610,7 @@ class ViewCache:
         self._entries: dict[str, tuple[Any, Hashable, Hashable]] = {}
 
     def get(self, key: str, stamp: Hashable, compute: Callable[[], Any]) -> Any:
+        """The cached ``key`` if still fresh for ``stamp``, else ``compute()`` (stored)."""
         ent = self._entries.get(key)
         if ent is not None and ent[1] == stamp and tensor_versions(ent[0]) == ent[2]:
             return ent[0]
@@ -565,9 +619,11 @@ class ViewCache:
         return value
 
     def clear(self) -> None:
+        """Drop every entry."""
         self._entries.clear()
 
     def copy(self) -> "ViewCache":
+        """Shallow copy (entries shared; freshness is still checked per use)."""
         out = ViewCache()
         out._entries = dict(self._entries)
         return out

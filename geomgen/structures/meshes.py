@@ -27,7 +27,8 @@ with respect to the ``verts`` given to the constructor.
 A ``Meshes`` built with ``validate=True`` (the default) guarantees that every
 face index lies in ``[0, V_i)``; kernels may rely on it.  If face tensors are
 modified in place afterwards, they are re-checked before any face view is
-served.
+served.  Coordinates are checked to be finite at construction; vertices
+produced later (``offset_verts``, ``update_padded``...) are not re-checked.
 """
 
 from __future__ import annotations
@@ -248,6 +249,7 @@ class Meshes:
 
     def _derive(self, verts: list[torch.Tensor], normals: list[torch.Tensor] | None) -> "Meshes":
         """Same topology (faces shared, topology cache reused), new vertices."""
+        self._ts()  # never hand on faces that were corrupted in place
         return Meshes._from_lists(
             verts, self._faces_list, normals, self._colors_list, self._validated,
             self._device, self._dtype, self._topo,
@@ -285,6 +287,7 @@ class Meshes:
         one).  Accepts an int, a slice, a list of ints, or a 1-D bool mask /
         integer tensor.  Tensors are shared, not copied."""
         idx = normalize_batch_index(index, self._N)
+        self._ts()
         pick = lambda xs: None if xs is None else [xs[i] for i in idx]  # noqa: E731
         return Meshes._from_lists(
             pick(self._verts_list), pick(self._faces_list), pick(self._normals_list),
@@ -334,6 +337,11 @@ class Meshes:
         self._ts()
         return list(self._faces_list)
 
+    def has_verts_normals(self) -> bool:
+        """Whether vertex normals were given (by the caller or a file) rather than
+        computed from the faces by :meth:`verts_normals_list`."""
+        return self._normals_list is not None
+
     def verts_colors_list(self) -> list[torch.Tensor] | None:
         """``N`` tensors ``(V_i, C)``, or None when no colours were given."""
         return None if self._colors_list is None else list(self._colors_list)
@@ -357,7 +365,7 @@ class Meshes:
 
         def compute() -> torch.Tensor:
             local = list_to_packed(self._faces_list, (3,), torch.int64, self._device)
-            offs = self.mesh_to_verts_packed_first_idx()[self.faces_packed_to_mesh_idx()]
+            offs = torch.repeat_interleave(self.mesh_to_verts_packed_first_idx(), self.num_faces_per_mesh())
             return local + offs[:, None]
 
         return self._topo_get("faces_packed", compute)
@@ -390,11 +398,15 @@ class Meshes:
 
     def num_verts_per_mesh(self) -> torch.Tensor:
         """``(N,)`` int64 vertex counts."""
-        return self._topo_get("num_verts", lambda: torch.tensor(self._num_verts, dtype=torch.int64, device=self._device))
+        return self._topo_get(
+            "num_verts", lambda: torch.tensor(self._num_verts, dtype=torch.int64, device=self._device)
+        )
 
     def num_faces_per_mesh(self) -> torch.Tensor:
         """``(N,)`` int64 face counts."""
-        return self._topo_get("num_faces", lambda: torch.tensor(self._num_faces, dtype=torch.int64, device=self._device))
+        return self._topo_get(
+            "num_faces", lambda: torch.tensor(self._num_faces, dtype=torch.int64, device=self._device)
+        )
 
     def mesh_to_verts_packed_first_idx(self) -> torch.Tensor:
         """``(N,)`` index of each mesh's first vertex in :meth:`verts_packed`."""
@@ -431,11 +443,10 @@ class Meshes:
     def _edges(self) -> tuple[torch.Tensor, torch.Tensor]:
         def compute() -> tuple[torch.Tensor, torch.Tensor]:
             f = self.faces_packed()
-            # edge k of a face is the one opposite its vertex k
-            e = torch.stack([f[:, [1, 2]], f[:, [2, 0]], f[:, [0, 1]]], dim=1).reshape(-1, 2)
-            e = torch.sort(e, dim=1).values
+            # edge k of a face joins vertices (k+1, k+2) mod 3: the one opposite vertex k
+            a, b = f[:, [1, 2, 0]].reshape(-1), f[:, [2, 0, 1]].reshape(-1)
             vtot = max(sum(self._num_verts), 1)
-            key = e[:, 0] * vtot + e[:, 1]
+            key = torch.minimum(a, b) * vtot + torch.maximum(a, b)  # unique int64 per undirected edge
             uniq, inverse = torch.unique(key, sorted=True, return_inverse=True)
             edges = torch.stack([uniq // vtot, uniq % vtot], dim=1)
             return edges, inverse.reshape(-1, 3)
@@ -635,6 +646,7 @@ class Meshes:
         """New ``Meshes`` with each mesh repeated ``n`` times in a row
         (``[m0, m0, m1, m1, ...]`` for ``n = 2``); tensors are cloned."""
         n = check_positive_int(n, "n")
+        self._ts()
         rep = lambda xs: None if xs is None else [t.clone() for t in xs for _ in range(n)]  # noqa: E731
         return Meshes._from_lists(
             rep(self._verts_list), rep(self._faces_list), rep(self._normals_list), rep(self._colors_list),
@@ -642,6 +654,7 @@ class Meshes:
         )
 
     def _map(self, fn: Any, device: torch.device) -> "Meshes":
+        self._ts()
         m = lambda xs: None if xs is None else [fn(t) for t in xs]  # noqa: E731
         return Meshes._from_lists(
             m(self._verts_list), m(self._faces_list), m(self._normals_list), m(self._colors_list),

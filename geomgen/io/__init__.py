@@ -1,0 +1,43 @@
+"""File input/output and conversion to other 3D libraries.
+
+* Meshes: :func:`load_mesh`, :func:`load_meshes`, :func:`save_mesh`
+  (OBJ, PLY, OFF, STL, GLB, GLTF, through trimesh).
+* Point clouds: :func:`load_pointcloud`, :func:`save_pointcloud`
+  (PLY, XYZ, PWN, NPZ; mesh files give their vertices).
+* Voxels: :func:`load_binvox`, :func:`save_binvox`.
+* Converters: :func:`to_trimesh` / :func:`from_trimesh`,
+  :func:`to_open3d` / :func:`from_open3d`, :func:`to_pytorch3d` /
+  :func:`from_pytorch3d` (Open3D and PyTorch3D are optional).
+
+Importing this package is cheap: trimesh, Open3D and PyTorch3D are imported
+by the functions that need them.  Every error derives from
+:class:`geomgen.errors.GeomgenError`; errors about files name the file.
+"""
+
+from geomgen.io.binvox import load_binvox, save_binvox
+from geomgen.io.converters import (
+    from_open3d,
+    from_pytorch3d,
+    from_trimesh,
+    to_open3d,
+    to_pytorch3d,
+    to_trimesh,
+)
+from geomgen.io.meshes import load_mesh, load_meshes, save_mesh
+from geomgen.io.pointclouds import load_pointcloud, save_pointcloud
+
+__all__ = [
+    "load_mesh",
+    "load_meshes",
+    "save_mesh",
+    "load_pointcloud",
+    "save_pointcloud",
+    "load_binvox",
+    "save_binvox",
+    "to_trimesh",
+    "from_trimesh",
+    "to_open3d",
+    "from_open3d",
+    "to_pytorch3d",
+    "from_pytorch3d",
+]
