@@ -260,10 +260,10 @@ class PluginManager(pluggy.PluginManager):
         registered = self.get_plugin(info.name)
         if registered is not None and self._infos.get(info.name) is info:
             self.unregister(registered)
-        message = f"geomgen: skipping plugin {info.describe()}: {reason}"
         if self.strict:
-            raise (PluginConflictError if conflict else PluginError)(message) from exc
-        warnings.warn(message, PluginWarning, stacklevel=4)
+            raise (PluginConflictError if conflict else PluginError)(
+                f"plugin {info.describe()} is broken ({ENV_STRICT} is set): {reason}") from exc
+        warnings.warn(f"geomgen: skipping plugin {info.describe()}: {reason}", PluginWarning, stacklevel=4)
 
     # ------------------------------------------------------------------ components
     def _collect(self) -> dict[str, dict[str, list[_Entry]]]:

@@ -136,23 +136,30 @@ def _run_compare(args: argparse.Namespace) -> int:
 
     if args.samples < 1:
         raise InvalidInputError(f"--samples: must be a positive integer, got {args.samples}")
-    names = args.metric or [m for m in geomgen.list_metrics()
-                            if geomgen.get_metric_spec(m).inputs == "pointclouds"]
+    pred_kind, pred_obj = _load_any(args.pred)
+    gt_kind, gt_obj = _load_any(args.gt)
+    both_meshes = pred_kind == gt_kind == "mesh"
+    usable = ("pointclouds", "meshes") if both_meshes else ("pointclouds",)
+    names = args.metric or [m for m in geomgen.list_metrics() if geomgen.get_metric_spec(m).inputs in usable]
     specs = {name: geomgen.get_metric_spec(name) for name in names}
     for name, spec in specs.items():
-        if spec.inputs != "pointclouds":
-            raise InvalidInputError(f"--metric {name}: takes {spec.inputs}, compare works on point samples")
+        if spec.inputs not in usable:
+            raise InvalidInputError(f"--metric {name}: takes {spec.inputs}; compare gives it "
+                                    + ("meshes or point samples" if both_meshes else "point samples"))
     generator = torch.Generator().manual_seed(args.seed)
-    pred = _points(*_load_any(args.pred), args.samples, generator)
-    gt = _points(*_load_any(args.gt), args.samples, generator)
+    pred = _points(pred_kind, pred_obj, args.samples, generator)
+    gt = _points(gt_kind, gt_obj, args.samples, generator)
     if args.scale == "gt-10":
         extent = float((gt[0].max(0).values - gt[0].min(0).values).max())
         if extent <= 0:
             raise InvalidInputError(f"{args.gt}: ground truth has a zero-size bounding box; use --scale none")
-        pred, gt = pred * (10.0 / extent), gt * (10.0 / extent)
+        factor = 10.0 / extent
+        pred, gt = pred * factor, gt * factor
+        if both_meshes:
+            pred_obj, gt_obj = pred_obj.scale_verts(factor), gt_obj.scale_verts(factor)
     results: dict[str, float] = {}
     for name, spec in specs.items():
-        value = spec.fn(pred, gt)
+        value = spec.fn(pred_obj, gt_obj) if spec.inputs == "meshes" else spec.fn(pred, gt)
         if isinstance(value, dict):
             results.update({k: float(v.reshape(-1)[0]) for k, v in value.items()})
         else:

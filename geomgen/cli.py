@@ -18,8 +18,8 @@ import warnings
 from collections.abc import Sequence
 
 from geomgen import __version__
-from geomgen._registry import get_plugin_manager
-from geomgen.errors import GeomgenError, PluginWarning
+from geomgen._registry import PluginInfo, PluginManager, get_plugin_manager
+from geomgen.errors import GeomgenError, PluginError, PluginWarning
 
 __all__ = ["main", "build_parser"]
 
@@ -30,8 +30,19 @@ def _configure_plugins(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+def _plugin_infos() -> list[PluginInfo]:
+    """Every plugin's status; in strict mode a broken plugin must not hide the list."""
+    try:
+        return get_plugin_manager().plugins()
+    except PluginError:
+        pm = PluginManager(strict=False)
+        pm.load_default_plugins()
+        pm.load_entrypoints()
+        return pm.plugins()
+
+
 def _run_plugins(args: argparse.Namespace) -> int:
-    infos = get_plugin_manager().plugins()
+    infos = _plugin_infos()
     if args.json:
         print(json.dumps([i.to_dict() for i in infos], indent=2))
         return 0
@@ -52,8 +63,8 @@ def _run_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
-    """The argument parser with the built-in and every plugin's sub-commands.
+def build_parser(plugin_commands: bool = True) -> tuple[argparse.ArgumentParser, dict[str, object]]:
+    """The argument parser with the built-in and (``plugin_commands``) every plugin's sub-commands.
 
     Returns:
         ``(parser, runners)`` where ``runners`` maps a sub-command name to its
@@ -74,6 +85,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     _configure_plugins(p)
     runners["plugins"] = _run_plugins
 
+    if not plugin_commands:
+        return parser, runners
     pm = get_plugin_manager()
     for name in pm.list_components("command"):
         spec = pm.get_spec("command", name)
@@ -107,22 +120,24 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser, runners = build_parser()
+        # `geomgen plugins` must work even when a broken plugin makes loading fail (strict mode)
+        parser, runners = build_parser(plugin_commands=argv[:1] != ["plugins"])
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
             return 0
         code = runners[args.command](args)  # type: ignore[operator]
         return int(code or 0)
-    except GeomgenError as exc:
+    except BrokenPipeError:  # `geomgen plugins | head`
+        return 0
+    except (GeomgenError, OSError) as exc:  # bad input, or e.g. an unwritable output file
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `geomgen plugins | head`
-        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,7 +41,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 # Reinstall only when the dependency declarations changed.
-stamp="$VENV/.geomgen-setup-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)-$EXTRAS"
+hash="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
+stamp="$VENV/.geomgen-setup-$hash-${EXTRAS//,/+}"
 if [ ! -f "$stamp" ]; then
   echo "==> installing geomgen[$EXTRAS] (torch pinned by constraints.txt)"
   if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -c constraints.txt -e ".[$EXTRAS]" \
@@ -50,6 +51,6 @@ if [ ! -f "$stamp" ]; then
     echo "error: pip install failed (full log: $VENV/pip-install.log)" >&2
     exit 1
   fi
-  rm -f "$VENV"/.geomgen-setup-*
+  find "$VENV" -maxdepth 1 -name '.geomgen-setup-*' ! -name ".geomgen-setup-$hash-*" -delete
   touch "$stamp"
 fi

@@ -195,3 +195,64 @@ def test_console_script_runs_in_a_fresh_process():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert any(p["name"] == "core" for p in json.loads(out.stdout))
+
+
+def test_plugins_lists_a_broken_plugin_even_in_strict_mode(capsys, monkeypatch, cube):
+    monkeypatch.setenv("GEOMGEN_STRICT_PLUGINS", "1")
+    pm = PluginManager()
+    pm.load_default_plugins()
+    pm.add_plugin(Broken, "broken", distribution="geomgen-broken", version="0.0.1")
+    saved = set_plugin_manager(pm)
+    try:
+        code, out, _ = run(capsys, "info", str(cube))  # strict: a broken plugin is an error...
+        _, err = code, capsys.readouterr().err
+        assert code == 1
+        code, out, err = run(capsys, "plugins")  # ...but the listing still works
+    finally:
+        set_plugin_manager(saved)
+    assert code == 0 and "core" in out
+
+
+def test_strict_error_message(capsys, monkeypatch, cube):
+    monkeypatch.setenv("GEOMGEN_STRICT_PLUGINS", "1")
+    pm = PluginManager()
+    pm.load_default_plugins()
+    pm.add_plugin(Broken, "broken")
+    saved = set_plugin_manager(pm)
+    try:
+        code, _, err = run(capsys, "info", str(cube))
+    finally:
+        set_plugin_manager(saved)
+    assert code == 1
+    assert err.startswith("geomgen: error: plugin 'broken'") and "GEOMGEN_STRICT_PLUGINS" in err
+    assert "needs libfoo" in err
+
+
+class MeshMetric:
+    @staticmethod
+    def _faces(pred, gt):
+        import torch
+
+        return torch.tensor([float(pred.num_faces_per_mesh()[0] - gt.num_faces_per_mesh()[0])])
+
+    @staticmethod
+    @geomgen.hookimpl
+    def geomgen_register_metrics(register):
+        from geomgen.components import MetricSpec
+
+        register(MetricSpec(name="face-diff", fn=MeshMetric._faces, inputs="meshes"))
+
+
+def test_compare_passes_meshes_to_mesh_metrics(capsys, manager, cube, tmp_path):
+    manager.add_plugin(MeshMetric, "meshmetric")
+    code, out, _ = run(capsys, "compare", str(cube), str(cube), "--json", "--samples", "500")
+    assert code == 0 and json.loads(out)["face-diff"] == 0.0
+    pts = tmp_path / "pts.xyz"
+    pts.write_text("0 0 0\n1 0 0\n0 1 0\n")
+    code, _, err = run(capsys, "compare", str(pts), str(cube), "--metric", "face-diff")
+    assert code == 1 and "takes meshes" in err
+
+
+def test_os_errors_are_clean(capsys, manager, cube, tmp_path):
+    code, _, err = run(capsys, "convert", str(cube), str(tmp_path / "missing-dir" / "out.ply"))
+    assert code == 1 and err.startswith("geomgen: error:") and "Traceback" not in err
