@@ -111,7 +111,8 @@ def _configure_compare(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pred", metavar="PRED", help="predicted mesh or point cloud")
     parser.add_argument("gt", metavar="GT", help="ground-truth mesh or point cloud")
     parser.add_argument("--metric", action="append", metavar="NAME",
-                        help="metric to compute (repeatable; default: every point-cloud metric installed)")
+                        help="metric to compute (repeatable); 'all' runs every installed metric that "
+                             "fits the inputs, including mesh metrics (default: every point-cloud metric)")
     parser.add_argument("--samples", type=int, default=10000,
                         help="points sampled from each mesh surface (default: %(default)s)")
     parser.add_argument("--scale", choices=["gt-10", "none"], default="gt-10",
@@ -140,7 +141,10 @@ def _run_compare(args: argparse.Namespace) -> int:
     gt_kind, gt_obj = _load_any(args.gt)
     both_meshes = pred_kind == gt_kind == "mesh"
     usable = ("pointclouds", "meshes") if both_meshes else ("pointclouds",)
-    names = args.metric or [m for m in geomgen.list_metrics() if geomgen.get_metric_spec(m).inputs in usable]
+    names = args.metric or ["pointclouds"]
+    if names in (["pointclouds"], ["all"]):  # every installed metric of those inputs
+        wanted = usable if names == ["all"] else ("pointclouds",)
+        names = [m for m in geomgen.list_metrics() if geomgen.get_metric_spec(m).inputs in wanted]
     specs = {name: geomgen.get_metric_spec(name) for name in names}
     for name, spec in specs.items():
         if spec.inputs not in usable:

@@ -246,7 +246,10 @@ class MeshMetric:
 def test_compare_passes_meshes_to_mesh_metrics(capsys, manager, cube, tmp_path):
     manager.add_plugin(MeshMetric, "meshmetric")
     code, out, _ = run(capsys, "compare", str(cube), str(cube), "--json", "--samples", "500")
-    assert code == 0 and json.loads(out)["face-diff"] == 0.0
+    assert code == 0 and "face-diff" not in json.loads(out)  # mesh metrics only on request
+    code, out, _ = run(capsys, "compare", str(cube), str(cube), "--json", "--samples", "500", "--metric", "all")
+    result = json.loads(out)
+    assert code == 0 and result["face-diff"] == 0.0 and "chamfer-l2" in result
     pts = tmp_path / "pts.xyz"
     pts.write_text("0 0 0\n1 0 0\n0 1 0\n")
     code, _, err = run(capsys, "compare", str(pts), str(cube), "--metric", "face-diff")

@@ -9,8 +9,6 @@ is ``translate + (i + 0.5) * scale / dim``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -18,6 +16,8 @@ import torch
 from geomgen.errors import FileFormatError, InvalidInputError, MeshFileNotFoundError
 from geomgen.io import load_binvox, save_binvox
 from geomgen.structures import Voxels
+
+from _helpers import write
 
 
 def rle(flat: np.ndarray) -> bytes:
@@ -56,11 +56,6 @@ def parse_binvox(data: bytes) -> tuple[tuple[int, ...], list[float], float, np.n
         float(fields["scale"][0]),
         dense.astype(bool),
     )
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
 
 
 def test_single_voxel_axis_mapping(tmp_path):

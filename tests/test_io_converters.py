@@ -20,17 +20,9 @@ from geomgen.io import (
 )
 from geomgen.structures import Meshes, PointClouds
 
+from _helpers import COLOR_ATOL, stored_normals
+
 trimesh = pytest.importorskip("trimesh")
-
-COLOR_ATOL = 0.5 / 255 + 1e-6
-
-
-def stored_normals(m: Meshes, i: int = 0):
-    has = getattr(m, "has_verts_normals", None)
-    if has is not None:
-        return m.verts_normals_list()[i] if (has() if callable(has) else has) else None
-    stored = m._normals_list  # noqa: SLF001 - no public flag yet
-    return None if stored is None else stored[i]
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,23 +19,9 @@ from geomgen.errors import (
 from geomgen.io import load_mesh, load_meshes, save_mesh
 from geomgen.structures import Meshes
 
+from _helpers import COLOR_ATOL, raises_naming, stored_normals, write
+
 trimesh = pytest.importorskip("trimesh")
-
-COLOR_ATOL = 0.5 / 255 + 1e-6  # 8-bit colour quantisation
-
-
-def stored_normals(m: Meshes, i: int = 0):
-    """Normals a Meshes holds (given / read from a file), or None if it would compute them."""
-    has = getattr(m, "has_verts_normals", None)
-    if has is not None:
-        return m.verts_normals_list()[i] if (has() if callable(has) else has) else None
-    stored = m._normals_list  # noqa: SLF001 - no public flag yet
-    return None if stored is None else stored[i]
-
-
-def write(path: Path, text: str | bytes) -> Path:
-    path.write_bytes(text.encode() if isinstance(text, str) else text)
-    return path
 
 
 @pytest.fixture
@@ -330,7 +315,7 @@ def test_gltf_with_external_buffer(tmp_path):
     for name in files:
         if name != "model.gltf":
             (tmp_path / name).unlink()
-    _raises_naming(FileFormatError, gltf, lambda: load_mesh(gltf), "does not exist")
+    raises_naming(FileFormatError, gltf, lambda: load_mesh(gltf), "does not exist")
 
 
 def test_load_meshes_batch(tmp_path, mesh):
@@ -361,22 +346,13 @@ def test_load_mesh_device_dtype(tmp_path, mesh):
 # ---------------------------------------------------------------------------
 
 
-def _raises_naming(exc, path, call, match=None):
-    with pytest.raises(exc) as info:
-        call()
-    assert str(path) in str(info.value), info.value
-    if match:
-        assert match in str(info.value), info.value
-    return info.value
-
-
 def test_missing_file_and_directory(tmp_path):
-    _raises_naming(
+    raises_naming(
         MeshFileNotFoundError, tmp_path / "nope.obj", lambda: load_mesh(tmp_path / "nope.obj")
     )
     d = tmp_path / "folder.obj"
     d.mkdir()
-    _raises_naming(MeshFileNotFoundError, d, lambda: load_mesh(d), "directory")
+    raises_naming(MeshFileNotFoundError, d, lambda: load_mesh(d), "directory")
     with pytest.raises(InvalidInputError, match="path"):
         load_mesh(123)
 
@@ -384,23 +360,23 @@ def test_missing_file_and_directory(tmp_path):
 @pytest.mark.parametrize("ext", ["obj", "ply", "off", "stl", "glb", "gltf"])
 def test_empty_file(tmp_path, ext):
     path = write(tmp_path / f"empty.{ext}", b"")
-    _raises_naming(FileFormatError, path, lambda: load_mesh(path), "empty")
+    raises_naming(FileFormatError, path, lambda: load_mesh(path), "empty")
 
 
 @pytest.mark.parametrize("ext", ["obj", "ply", "off", "stl", "glb", "gltf"])
 def test_garbage_bytes(tmp_path, ext):
     data = np.random.default_rng(1).integers(0, 256, 600, dtype=np.uint8).tobytes()
     path = write(tmp_path / f"garbage.{ext}", data)
-    _raises_naming(FileFormatError, path, lambda: load_mesh(path))
+    raises_naming(FileFormatError, path, lambda: load_mesh(path))
 
 
 def test_unknown_and_point_extensions(tmp_path):
     path = write(tmp_path / "m.dae2", "x")
-    _raises_naming(FileFormatError, path, lambda: load_mesh(path), "supported formats")
+    raises_naming(FileFormatError, path, lambda: load_mesh(path), "supported formats")
     path = write(tmp_path / "p.xyz", "0 0 0\n")
-    _raises_naming(FileFormatError, path, lambda: load_mesh(path), "load_pointcloud")
+    raises_naming(FileFormatError, path, lambda: load_mesh(path), "load_pointcloud")
     path = write(tmp_path / "noext", "OFF\n")
-    _raises_naming(FileFormatError, path, lambda: load_mesh(path), "no file extension")
+    raises_naming(FileFormatError, path, lambda: load_mesh(path), "no file extension")
 
 
 def _icosphere_bytes(ext: str, **kw) -> bytes:
@@ -415,13 +391,13 @@ def test_truncated(tmp_path, ext, kw):
     data = _icosphere_bytes(ext, **kw)
     for keep in (len(data) * 2 // 3, 60):
         path = write(tmp_path / f"trunc{keep}.{ext}", data[:keep])
-        _raises_naming(FileFormatError, path, lambda p=path: load_mesh(p))
+        raises_naming(FileFormatError, path, lambda p=path: load_mesh(p))
 
 
 def test_truncated_ascii_stl(tmp_path):
     text = trimesh.exchange.stl.export_stl_ascii(trimesh.creation.box())
     path = write(tmp_path / "t.stl", text[: len(text) // 2])
-    _raises_naming(FileFormatError, path, lambda: load_mesh(path))
+    raises_naming(FileFormatError, path, lambda: load_mesh(path))
 
 
 PLY_HEAD = (
@@ -440,7 +416,7 @@ PLY_HEAD = (
 )
 def test_vertices_without_faces(tmp_path, name, text):
     path = write(tmp_path / name, text)
-    err = _raises_naming(FileFormatError, path, lambda: load_mesh(path), "has no faces")
+    err = raises_naming(FileFormatError, path, lambda: load_mesh(path), "has no faces")
     assert "load_pointcloud" in str(err)
 
 
@@ -467,13 +443,13 @@ BAD_CONTENT = [
 @pytest.mark.parametrize("name,text,match", BAD_CONTENT, ids=[b[0] for b in BAD_CONTENT])
 def test_bad_content(tmp_path, name, text, match):
     path = write(tmp_path / name, text)
-    _raises_naming(FileFormatError, path, lambda: load_mesh(path), match)
+    raises_naming(FileFormatError, path, lambda: load_mesh(path), match)
 
 
 def test_binary_stl_with_nan(tmp_path):
     tri = struct.pack("<12f", 0, 0, 1, 0, 0, 0, 1, 0, float("nan"), 0, 1, 0) + b"\0\0"
     path = write(tmp_path / "nan.stl", b"\0" * 80 + struct.pack("<I", 1) + tri)
-    _raises_naming(FileFormatError, path, lambda: load_mesh(path), "NaN")
+    raises_naming(FileFormatError, path, lambda: load_mesh(path), "NaN")
 
 
 def test_keyboard_interrupt_is_not_swallowed(tmp_path, monkeypatch):

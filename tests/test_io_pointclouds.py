@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,12 +12,7 @@ from geomgen.errors import FileFormatError, InvalidInputError, MeshFileNotFoundE
 from geomgen.io import load_pointcloud, save_pointcloud
 from geomgen.structures import PointClouds
 
-COLOR_ATOL = 0.5 / 255 + 1e-6
-
-
-def write(path: Path, data: str | bytes) -> Path:
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-    return path
+from _helpers import COLOR_ATOL, raises_naming, write
 
 
 def cloud(
@@ -37,15 +31,6 @@ def cloud(
     return PointClouds(
         [pts], normals=[nrm] if normals else None, features=None if feats is None else [feats]
     )
-
-
-def _raises_naming(exc, path, call, match=None):
-    with pytest.raises(exc) as info:
-        call()
-    assert str(path) in str(info.value), info.value
-    if match:
-        assert match in str(info.value), info.value
-    return info.value
 
 
 # ---------------------------------------------------------------------------
@@ -175,18 +160,18 @@ def test_mesh_file_vertices(tmp_path):
 
 
 def test_missing_directory_empty_unknown(tmp_path):
-    _raises_naming(
+    raises_naming(
         MeshFileNotFoundError, tmp_path / "no.ply", lambda: load_pointcloud(tmp_path / "no.ply")
     )
     (tmp_path / "d.xyz").mkdir()
-    _raises_naming(
+    raises_naming(
         MeshFileNotFoundError, tmp_path / "d.xyz", lambda: load_pointcloud(tmp_path / "d.xyz")
     )
     for ext in ("ply", "xyz", "pwn", "npz"):
         path = write(tmp_path / f"e.{ext}", b"")
-        _raises_naming(FileFormatError, path, lambda p=path: load_pointcloud(p), "empty")
+        raises_naming(FileFormatError, path, lambda p=path: load_pointcloud(p), "empty")
     path = write(tmp_path / "p.las", "x")
-    _raises_naming(FileFormatError, path, lambda: load_pointcloud(path), "supported formats")
+    raises_naming(FileFormatError, path, lambda: load_pointcloud(path), "supported formats")
     with pytest.raises(FileFormatError, match="supported"):
         save_pointcloud(tmp_path / "p.las", torch.zeros(1, 3))
     with pytest.raises(MeshFileNotFoundError):
@@ -209,7 +194,7 @@ BAD_TEXT = [
 @pytest.mark.parametrize("name,text,match", BAD_TEXT, ids=[b[0] for b in BAD_TEXT])
 def test_bad_text_files(tmp_path, name, text, match):
     path = write(tmp_path / name, text)
-    _raises_naming(FileFormatError, path, lambda: load_pointcloud(path), match)
+    raises_naming(FileFormatError, path, lambda: load_pointcloud(path), match)
 
 
 def _npz(**arrays) -> bytes:
@@ -232,18 +217,18 @@ BAD_NPZ = [
 @pytest.mark.parametrize("name,data,match", BAD_NPZ, ids=[b[0] for b in BAD_NPZ])
 def test_bad_npz(tmp_path, name, data, match):
     path = write(tmp_path / name, data)
-    _raises_naming(FileFormatError, path, lambda: load_pointcloud(path), match)
+    raises_naming(FileFormatError, path, lambda: load_pointcloud(path), match)
 
 
 def test_bad_ply(tmp_path):
     save_pointcloud(tmp_path / "g.ply", cloud())
     data = (tmp_path / "g.ply").read_bytes()
     path = write(tmp_path / "trunc.ply", data[: len(data) - 100])
-    _raises_naming(FileFormatError, path, lambda: load_pointcloud(path))
+    raises_naming(FileFormatError, path, lambda: load_pointcloud(path))
     path = write(tmp_path / "garbage.ply", np.random.default_rng(0).bytes(500))
-    _raises_naming(FileFormatError, path, lambda: load_pointcloud(path))
+    raises_naming(FileFormatError, path, lambda: load_pointcloud(path))
     head = "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\nend_header\n"
     path = write(tmp_path / "short.ply", head + "0 0 0\n1 1 1\n")
-    _raises_naming(FileFormatError, path, lambda: load_pointcloud(path), "truncated")
+    raises_naming(FileFormatError, path, lambda: load_pointcloud(path), "truncated")
     path = write(tmp_path / "nan.ply", head + "0 0 0\n1 nan 1\n2 2 2\n")
-    _raises_naming(FileFormatError, path, lambda: load_pointcloud(path), "NaN")
+    raises_naming(FileFormatError, path, lambda: load_pointcloud(path), "NaN")

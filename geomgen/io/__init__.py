@@ -14,6 +14,7 @@ by the functions that need them.  Every error derives from
 :class:`geomgen.errors.GeomgenError`; errors about files name the file.
 """
 
+from geomgen.io import binvox, converters, meshes, pointclouds
 from geomgen.io.binvox import load_binvox, save_binvox
 from geomgen.io.converters import (
     from_open3d,
@@ -26,18 +27,9 @@ from geomgen.io.converters import (
 from geomgen.io.meshes import load_mesh, load_meshes, save_mesh
 from geomgen.io.pointclouds import load_pointcloud, save_pointcloud
 
-__all__ = [
-    "load_mesh",
-    "load_meshes",
-    "save_mesh",
-    "load_pointcloud",
-    "save_pointcloud",
-    "load_binvox",
-    "save_binvox",
-    "to_trimesh",
-    "from_trimesh",
-    "to_open3d",
-    "from_open3d",
-    "to_pytorch3d",
-    "from_pytorch3d",
-]
+# Each submodule declares its public names once; the package re-exports them all.
+__all__: list[str] = []
+__all__ += meshes.__all__
+__all__ += pointclouds.__all__
+__all__ += binvox.__all__
+__all__ += converters.__all__

@@ -17,6 +17,7 @@ Conventions used by the array helpers:
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -58,6 +59,7 @@ __all__ = [
     "check_vertices",
     "check_faces",
     "colors_from_uint8",
+    "features_fit_colors",
     "colors_to_uint8",
     "to_numpy",
     "check_index",
@@ -212,29 +214,38 @@ def import_trimesh() -> Any:
     return trimesh
 
 
-def import_open3d(fn: str) -> Any:
-    """Import open3d or raise :class:`BackendUnavailableError` saying how to install it."""
+def _import_optional(module: str, fn: str, backend: str, how_to_install: str) -> Any:
+    """Import ``module`` of an optional backend, or raise
+    :class:`BackendUnavailableError` naming ``fn`` and ``backend`` and saying how
+    to install it."""
     try:
-        import open3d
+        return importlib.import_module(module)
     except ImportError as e:
         raise BackendUnavailableError(
-            f"{fn}: needs the optional backend Open3D, which is not installed; "
-            "install it with `pip install open3d` (or `pip install geomgen[viewer]`)"
+            f"{fn}: needs the optional backend {backend}, which is not installed; "
+            + how_to_install
         ) from e
-    return open3d
+
+
+def import_open3d(fn: str) -> Any:
+    """Import open3d or raise :class:`BackendUnavailableError` saying how to install it."""
+    return _import_optional(
+        "open3d",
+        fn,
+        "Open3D",
+        "install it with `pip install open3d` (or `pip install geomgen[viewer]`)",
+    )
 
 
 def import_pytorch3d(fn: str) -> Any:
     """Import ``pytorch3d.structures`` or raise :class:`BackendUnavailableError`."""
-    try:
-        import pytorch3d.structures as structures
-    except ImportError as e:
-        raise BackendUnavailableError(
-            f"{fn}: needs the optional backend PyTorch3D, which is not installed; see "
-            "https://github.com/facebookresearch/pytorch3d/blob/main/INSTALL.md "
-            "(it must be built against your torch version)"
-        ) from e
-    return structures
+    return _import_optional(
+        "pytorch3d.structures",
+        fn,
+        "PyTorch3D",
+        "see https://github.com/facebookresearch/pytorch3d/blob/main/INSTALL.md "
+        "(it must be built against your torch version)",
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -544,6 +555,17 @@ def colors_from_uint8(rgba: np.ndarray) -> np.ndarray:
     if out.shape[1] == 4 and (rgba[:, 3] == (255 if rgba.dtype.kind != "f" else 1.0)).all():
         out = out[:, :3]
     return np.ascontiguousarray(out)
+
+
+def features_fit_colors(features: np.ndarray) -> bool:
+    """Whether ``(P, C)`` point features can be stored as colours: a non-empty
+    array with ``C`` = 3 or 4 and every value in ``[0, 1]``."""
+    return bool(
+        features.shape[1] in (3, 4)
+        and features.size > 0
+        and features.min() >= 0.0
+        and features.max() <= 1.0
+    )
 
 
 def colors_to_uint8(colors: np.ndarray) -> np.ndarray:

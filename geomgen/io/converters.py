@@ -72,13 +72,7 @@ def _features_as_colors(features: np.ndarray | None, fn: str, target: str) -> np
     """``(P, 3|4)`` colours in ``[0, 1]`` from features, or None (with a warning if dropped)."""
     if features is None:
         return None
-    ok = (
-        features.shape[1] in (3, 4)
-        and features.size > 0
-        and features.min() >= 0
-        and features.max() <= 1
-    )
-    if not ok:
+    if not C.features_fit_colors(features):
         warnings.warn(
             f"{fn}: {target} point clouds hold colours only; features of shape "
             f"{tuple(features.shape)} (not 3 or 4 channels in [0, 1]) are not converted",

@@ -215,15 +215,7 @@ def read_mesh_arrays(path: Path, fmt: str, fn: str, process: bool = False) -> Me
 
 def _process(mesh: MeshArrays) -> MeshArrays:
     """trimesh's processing: merge duplicate vertices (keeping distinct normals/colours apart)."""
-    trimesh = C.import_trimesh()
-    tm = trimesh.Trimesh(
-        vertices=mesh.verts,
-        faces=mesh.faces,
-        vertex_normals=mesh.normals,
-        vertex_colors=None if mesh.colors is None else C.colors_to_uint8(mesh.colors),
-        process=True,
-    )
-    out = geometry_parts(tm)
+    out = geometry_parts(arrays_to_trimesh(mesh, process=True))
     if mesh.normals is None:
         out.normals = None
     if mesh.colors is None:
@@ -400,15 +392,16 @@ def mesh_to_arrays(
     )
 
 
-def arrays_to_trimesh(mesh: MeshArrays) -> Any:
-    """A ``trimesh.Trimesh`` (unprocessed) holding the arrays, normals and colours."""
+def arrays_to_trimesh(mesh: MeshArrays, *, process: bool = False) -> Any:
+    """A ``trimesh.Trimesh`` holding the arrays, normals and colours (unprocessed
+    unless ``process``)."""
     trimesh = C.import_trimesh()
     return trimesh.Trimesh(
         vertices=mesh.verts,
         faces=mesh.faces,
         vertex_normals=mesh.normals,
         vertex_colors=None if mesh.colors is None else C.colors_to_uint8(mesh.colors),
-        process=False,
+        process=process,
     )
 
 

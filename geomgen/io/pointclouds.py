@@ -319,12 +319,7 @@ def _ply_bytes(arrays: PointArrays, features_as_colors: bool | None, fn: str, pa
     colors = None
     attributes: dict[str, np.ndarray] = {}
     if feats is not None:
-        colorable = (
-            feats.shape[1] in (3, 4)
-            and feats.size > 0
-            and feats.min() >= 0.0
-            and feats.max() <= 1.0
-        )
+        colorable = C.features_fit_colors(feats)
         if features_as_colors is None:
             as_colors = colorable
         elif features_as_colors:

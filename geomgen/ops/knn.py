@@ -124,6 +124,19 @@ def _block_dists(a: torch.Tensor, b: torch.Tensor, norm: int) -> torch.Tensor:
     return out.clamp_(min=0)
 
 
+def _invalid_slots(
+    lengths1: torch.Tensor, lengths2: torch.Tensor, P1: int, K: int, device: torch.device
+) -> torch.Tensor:
+    """``(N, P1, K)`` bool mask of the invalid output slots (see the module
+    docstring): padded query rows ``i >= lengths1[n]`` and slots beyond each
+    reference cloud's size ``k >= lengths2[n]``."""
+    ar_k = torch.arange(K, device=device)
+    ar_p = torch.arange(P1, device=device)
+    return (ar_p[None, :, None] >= lengths1[:, None, None]) | (
+        ar_k[None, None, :] >= lengths2[:, None, None]
+    )
+
+
 def _knn_idx_torch(
     p1: torch.Tensor,
     p2: torch.Tensor,
@@ -170,13 +183,7 @@ def _knn_idx_torch(
             idx[n0:n1, r0:r1, :Kc] = ib
             del d2, ib
 
-    # Invalidate padded query rows and slots beyond each reference cloud's size.
-    ar_k = torch.arange(K, device=device)
-    ar_p = torch.arange(P1, device=device)
-    invalid = (ar_p[None, :, None] >= lengths1[:, None, None]) | (
-        ar_k[None, None, :] >= lengths2[:, None, None]
-    )
-    return idx.masked_fill_(invalid, -1)
+    return idx.masked_fill_(_invalid_slots(lengths1, lengths2, P1, K, device), -1)
 
 
 def _knn_points_torch(
@@ -236,12 +243,7 @@ def _knn_points_pytorch3d(
         p1, p2, lengths1=lengths1, lengths2=lengths2, norm=norm, K=K,
         return_nn=False, return_sorted=return_sorted,
     )
-    N, P1 = p1.shape[:2]
-    ar_k = torch.arange(K, device=p1.device)
-    ar_p = torch.arange(P1, device=p1.device)
-    invalid = (ar_p[None, :, None] >= lengths1[:, None, None]) | (
-        ar_k[None, None, :] >= lengths2[:, None, None]
-    )
+    invalid = _invalid_slots(lengths1, lengths2, p1.shape[1], K, p1.device)
     idx = out.idx.masked_fill(invalid, -1)
     dists = out.dists.masked_fill(invalid, 0)
     nn = _gather(p2, idx) if return_nn else None

@@ -24,7 +24,11 @@ __all__ = [
     "BatchIndexError",
     "ViewCache",
     "as_tensor",
+    "first_device",
+    "float_tensor_on",
     "parse_batch_arg",
+    "parse_item_attr",
+    "ragged_items",
     "check_pattern",
     "check_dtype_kind",
     "check_finite_list",
@@ -157,6 +161,27 @@ def as_tensor(x: Any, name: str, device: torch.device | None = None) -> torch.Te
     return t
 
 
+def first_device(x: Any) -> torch.device:
+    """Device of ``x`` (a tensor) or of the first tensor in the list ``x``;
+    the CPU when there is none (e.g. NumPy input)."""
+    if isinstance(x, torch.Tensor):
+        return x.device
+    if isinstance(x, (list, tuple)):
+        for el in x:
+            if isinstance(el, torch.Tensor):
+                return el.device
+    return torch.device("cpu")
+
+
+def float_tensor_on(x: Any, name: str, device: torch.device) -> torch.Tensor:
+    """A floating-point tensor on ``device`` (an argument of a method of an
+    existing batch: a tensor elsewhere is rejected, not moved)."""
+    t = check_dtype_kind(as_tensor(x, name, device), name, "float")
+    if t.device != device:
+        raise InvalidInputError(f"{name}: on device {t.device}, expected {device}")
+    return t
+
+
 def check_dtype_kind(t: torch.Tensor, name: str, kind: str | None) -> torch.Tensor:
     """Check the dtype family: ``"float"`` (floating point), ``"int"``
     (integer, returned as int64), ``"bool"``, or ``None`` (no check).
@@ -239,6 +264,81 @@ def parse_batch_arg(
         f"{name}: expected a list of {_pattern_str(pattern)} tensors or a padded "
         f"{_pattern_str(('N', *pattern))} tensor, got {type(x).__name__}"
     )
+
+
+def ragged_items(
+    items: list[torch.Tensor] | None,
+    padded: torch.Tensor | None,
+    name: str,
+    pattern: Sequence[Any],
+    lengths: Any,
+    lengths_name: str,
+    default_counts: Callable[[], list[int]],
+    device: torch.device,
+) -> tuple[list[torch.Tensor], list[int], torch.dtype]:
+    """Items, row counts and dtype of the main argument of a ragged batch,
+    from :func:`parse_batch_arg`'s ``(items, padded)``.  A padded tensor is
+    split by ``lengths`` (``lengths_name`` in messages), by
+    ``default_counts()`` when that is None; a list must share one device and
+    dtype, and takes no ``lengths``.  An empty batch has the default dtype."""
+    if padded is not None:
+        n, max_len = padded.shape[0], padded.shape[1]
+        counts = default_counts() if lengths is None else parse_lengths(lengths, lengths_name, n, max_len)
+        items = padded_to_list(padded, counts)
+    else:
+        if lengths is not None:
+            raise InvalidInputError(
+                f"{lengths_name}: only allowed with padded {name} (a {_pattern_str(('N', *pattern))} tensor)"
+            )
+        check_same_device(items, name, device)
+        check_same_dtype(items, name)
+        counts = [t.shape[0] for t in items]
+    dtype = items[0].dtype if items else torch.get_default_dtype()
+    return items, counts, dtype
+
+
+def parse_item_attr(
+    x: Any,
+    name: str,
+    pattern: Sequence[Any],
+    counts: list[int],
+    ref: str,
+    item: str,
+    rows: str,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> list[torch.Tensor] | None:
+    """An optional per-row float attribute of a ragged batch (normals,
+    colours, features...) given as a list of ``pattern`` tensors or padded,
+    whose items must have ``counts`` rows like those of the argument ``ref``.
+
+    Returns None for None, else ``N`` tensors cast to ``dtype``.  All items
+    must share the width of dim 1 (e.g. colour channels).  ``item`` and
+    ``rows`` name one batch item and its rows in messages (``"mesh"``,
+    ``"vertices"``).
+    """
+    if x is None:
+        return None
+    items, padded = parse_batch_arg(x, name, pattern, "float", device)
+    if padded is not None:
+        check_lengths(name, padded, ref, len(counts))
+        if padded.device != device:
+            raise InvalidInputError(f"{name}: on device {padded.device}, expected {device}")
+        if counts and padded.shape[1] < max(counts):
+            raise InvalidInputError(
+                f"{name}: padded size {padded.shape[1]} is smaller than the largest {item} ({max(counts)} {rows})"
+            )
+        items = padded_to_list(padded, counts)
+    else:
+        check_lengths(name, items, ref, len(counts))
+        check_same_device(items, name, device)
+    check_item_lengths(items, name, ref, counts)
+    for i, t in enumerate(items):
+        if t.shape[1] != items[0].shape[1]:
+            raise InvalidInputError(
+                f"{name}[{i}]: has {t.shape[1]} channels but {name}[0] has {items[0].shape[1]}"
+            )
+    return [t.to(dtype) for t in items]
 
 
 def check_same_device(items: Sequence[torch.Tensor], name: str, device: torch.device) -> None:

@@ -25,20 +25,13 @@ usually 0) map a camera-frame point ``(x, y, z)`` to pixel coordinates
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
 from geomgen.errors import InvalidInputError
-from geomgen.structures._checks import (
-    as_tensor,
-    check_batched,
-    check_pattern,
-    cuda_device,
-    normalize_batch_index,
-    resolve_device,
-    stack_items,
-)
+from geomgen.structures._base import _DenseBatch, check_join_items
+from geomgen.structures._checks import as_tensor, check_batched, check_pattern, stack_items
 
 if TYPE_CHECKING:
     from geomgen.structures.pointclouds import PointClouds
@@ -60,7 +53,7 @@ def _check_intrinsics(k: torch.Tensor) -> None:
     )
 
 
-class DepthMaps:
+class DepthMaps(_DenseBatch):
     """A batch of ``N`` z-depth maps of one image size ``(H, W)`` with
     per-map pinhole intrinsics.
 
@@ -130,46 +123,17 @@ class DepthMaps:
         self._masks = masks
         self._validated = validated
 
+    def _tensors(self) -> tuple[torch.Tensor, ...]:
+        return self._depth, self._K, self._masks
+
     def _new(self, depth: torch.Tensor, K: torch.Tensor, masks: torch.Tensor) -> "DepthMaps":
-        out = DepthMaps.__new__(DepthMaps)
-        out._setup(depth, K, masks, self._validated)
-        return out
+        return DepthMaps._build(depth, K, masks, self._validated)
 
     # ------------------------------------------------------------ basic info
-
-    def __len__(self) -> int:
-        return self._depth.shape[0]
-
-    def __iter__(self) -> Iterator["DepthMaps"]:
-        for i in range(len(self)):
-            yield self[i]
-
-    def __getitem__(self, index: int | slice | Sequence[int] | torch.Tensor) -> "DepthMaps":
-        """A new ``DepthMaps`` with the selected maps (an int gives a batch of
-        one).  Accepts an int, a slice, a list of ints, or a 1-D bool mask /
-        integer tensor."""
-        idx = normalize_batch_index(index, len(self))
-        sel = torch.tensor(idx, dtype=torch.int64, device=self.device)
-        return self._new(self._depth[sel], self._K[sel], self._masks[sel])
 
     def __repr__(self) -> str:
         h, w = self.image_size
         return f"DepthMaps(N={len(self)}, image_size=({h}, {w}), device={self.device}, dtype={self.dtype})"
-
-    @property
-    def device(self) -> torch.device:
-        """Device of every tensor."""
-        return self._depth.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Floating dtype of depth and ``K``."""
-        return self._depth.dtype
-
-    @property
-    def validated(self) -> bool:
-        """True when built with ``validate=True``."""
-        return self._validated
 
     @property
     def depth(self) -> torch.Tensor:
@@ -232,49 +196,14 @@ class DepthMaps:
         pts = self.unproject()
         return PointClouds([pts[i][self._masks[i]] for i in range(len(self))], validate=False)
 
-    # ------------------------------------------------------------- copying
-
-    def clone(self) -> "DepthMaps":
-        """Deep copy (autograd links kept)."""
-        return self._new(self._depth.clone(), self._K.clone(), self._masks.clone())
-
-    def detach(self) -> "DepthMaps":
-        """New ``DepthMaps`` with tensors detached from autograd (storage shared)."""
-        return self._new(self._depth.detach(), self._K.detach(), self._masks)
-
-    def to(self, device: str | torch.device, copy: bool = False) -> "DepthMaps":
-        """``DepthMaps`` on ``device``; ``self`` when already there and not ``copy``."""
-        dev = resolve_device(device)
-        if dev == self.device:
-            return self.clone() if copy else self
-        return self._new(self._depth.to(dev), self._K.to(dev), self._masks.to(dev))
-
-    def cpu(self) -> "DepthMaps":
-        """``DepthMaps`` on the CPU."""
-        return self.to("cpu")
-
-    def cuda(self, device: int | str | torch.device | None = None) -> "DepthMaps":
-        """``DepthMaps`` on a CUDA device (the current one by default)."""
-        return self.to(cuda_device(device))
-
 
 def join_depthmaps_as_batch(depthmaps: Sequence[DepthMaps]) -> DepthMaps:
     """Concatenate several ``DepthMaps`` batches of one image size, device and
     dtype into one batch."""
     if isinstance(depthmaps, DepthMaps) or not isinstance(depthmaps, (list, tuple)) or not depthmaps:
         raise InvalidInputError(f"depthmaps: expected a non-empty list of DepthMaps, got {depthmaps!r:.60}")
-    first = depthmaps[0]
-    for i, dm in enumerate(depthmaps):
-        if not isinstance(dm, DepthMaps):
-            raise InvalidInputError(f"depthmaps[{i}]: expected a DepthMaps, got {type(dm).__name__}")
-        for attr in ("image_size", "device", "dtype"):
-            if getattr(dm, attr) != getattr(first, attr):
-                raise InvalidInputError(
-                    f"depthmaps[{i}]: {attr} {getattr(dm, attr)} differs from depthmaps[0] ({getattr(first, attr)})"
-                )
-    out = DepthMaps.__new__(DepthMaps)
-    out._setup(
+    check_join_items(depthmaps, "depthmaps", DepthMaps, ("image_size", "device", "dtype"))
+    return DepthMaps._build(
         torch.cat([d.depth for d in depthmaps]), torch.cat([d.K for d in depthmaps]),
         torch.cat([d.masks for d in depthmaps]), all(d.validated for d in depthmaps),
     )
-    return out

@@ -33,35 +33,27 @@ produced later (``offset_verts``, ``update_padded``...) are not re-checked.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import torch
 
 from geomgen.errors import InvalidInputError
+from geomgen.structures._base import _RaggedBatch, check_join_items
 from geomgen.structures._checks import (
     ViewCache,
-    as_tensor,
-    batch_idx_from_counts,
     check_finite_list,
     check_index_list,
-    check_item_lengths,
     check_lengths,
-    check_pattern,
-    check_positive_int,
     check_range_list,
     check_same_device,
-    check_same_dtype,
+    first_device,
     first_idx_from_counts,
     format_counts,
     list_to_packed,
     list_to_padded,
-    normalize_batch_index,
-    padded_to_list,
-    padded_to_packed_idx,
     parse_batch_arg,
-    parse_lengths,
-    cuda_device,
-    resolve_device,
+    parse_item_attr,
+    ragged_items,
     safe_normalize,
     segment_bounding_boxes,
     segment_sum,
@@ -73,40 +65,7 @@ __all__ = ["Meshes", "join_meshes_as_batch"]
 _ArrayLike = Any  # torch.Tensor | numpy.ndarray
 
 
-def _first_device(x: Any) -> torch.device:
-    if isinstance(x, torch.Tensor):
-        return x.device
-    if isinstance(x, (list, tuple)):
-        for el in x:
-            if isinstance(el, torch.Tensor):
-                return el.device
-    return torch.device("cpu")
-
-
-def _per_vertex_list(
-    x: Any, name: str, counts: list[int], pattern: tuple, dtype: torch.dtype, device: torch.device
-) -> list[torch.Tensor] | None:
-    """Parse an optional per-vertex attribute (list or padded) into a list
-    matching ``counts`` rows per mesh."""
-    if x is None:
-        return None
-    items, padded = parse_batch_arg(x, name, pattern, "float", device)
-    if padded is not None:
-        if padded.shape[0] != len(counts):
-            raise InvalidInputError(f"{name}: got {padded.shape[0]} items but verts has {len(counts)}")
-        if counts and padded.shape[1] < max(counts):
-            raise InvalidInputError(
-                f"{name}: padded size {padded.shape[1]} is smaller than the largest mesh ({max(counts)} vertices)"
-            )
-        items = padded_to_list(padded, counts)
-    else:
-        check_lengths(name, items, "verts", len(counts))
-    check_same_device(items, name, device)
-    check_item_lengths(items, name, "verts", counts)
-    return [t.to(dtype) for t in items]
-
-
-class Meshes:
+class Meshes(_RaggedBatch):
     """A batch of ``N`` triangle meshes, each with its own number of vertices
     and faces.
 
@@ -144,15 +103,14 @@ class Meshes:
         *,
         num_verts: Sequence[int] | torch.Tensor | None = None,
     ) -> None:
-        device = _first_device(verts)
+        device = first_device(verts)
         v_items, v_padded = parse_batch_arg(verts, "verts", ("V", 3), "float", device)
         f_items, f_padded = parse_batch_arg(faces, "faces", ("F", 3), "int", device)
         n = len(v_items) if v_items is not None else v_padded.shape[0]
 
         # faces -> list
         if f_padded is not None:
-            if f_padded.shape[0] != n:
-                raise InvalidInputError(f"faces: got {f_padded.shape[0]} items but verts has {n}")
+            check_lengths("faces", f_padded, "verts", n)
             if f_padded.device != device:
                 raise InvalidInputError(f"faces: on device {f_padded.device}, expected {device}")
             keep = ~(f_padded == -1).all(dim=-1)
@@ -162,38 +120,26 @@ class Meshes:
             check_lengths("faces", f_items, "verts", n)
             check_same_device(f_items, "faces", device)
 
-        # verts -> list
-        if v_padded is not None:
+        def counts_from_faces() -> list[int]:
+            # padded verts without num_verts: max(faces[i]) + 1, or all rows of a mesh without faces
             vmax = v_padded.shape[1]
-            if num_verts is not None:
-                counts = parse_lengths(num_verts, "num_verts", n, vmax)
-            else:
-                fpad = f_padded if f_padded is not None else list_to_padded(f_items, -1, (3,), torch.int64, device)
-                if fpad.shape[1] == 0:
-                    counts = [vmax] * n
-                else:
-                    fmax = fpad.reshape(n, -1).amax(dim=1).tolist()
-                    counts = [vmax if m < 0 else m + 1 for m in fmax]
-                for i, c in enumerate(counts):
-                    if c > vmax:
-                        raise InvalidInputError(f"faces[{i}]: index {c - 1} out of range for {vmax} vertices")
-            v_items = padded_to_list(v_padded, counts)
-        else:
-            if num_verts is not None:
-                raise InvalidInputError("num_verts: only allowed with padded verts (a (N, V, 3) tensor)")
-            check_same_device(v_items, "verts", device)
-            check_same_dtype(v_items, "verts")
-            counts = [t.shape[0] for t in v_items]
-        dtype = v_items[0].dtype if v_items else torch.get_default_dtype()
+            fpad = f_padded if f_padded is not None else list_to_padded(f_items, -1, (3,), torch.int64, device)
+            if fpad.shape[1] == 0:
+                return [vmax] * n
+            fmax = fpad.reshape(n, -1).amax(dim=1).tolist()
+            counts = [vmax if m < 0 else m + 1 for m in fmax]
+            for i, c in enumerate(counts):
+                if c > vmax:
+                    raise InvalidInputError(f"faces[{i}]: index {c - 1} out of range for {vmax} vertices")
+            return counts
 
-        normals = _per_vertex_list(verts_normals, "verts_normals", counts, ("V", 3), dtype, device)
-        colors = _per_vertex_list(verts_colors, "verts_colors", counts, ("V", (3, 4)), dtype, device)
-        if colors:
-            for i, c in enumerate(colors):
-                if c.shape[1] != colors[0].shape[1]:
-                    raise InvalidInputError(
-                        f"verts_colors[{i}]: has {c.shape[1]} channels but verts_colors[0] has {colors[0].shape[1]}"
-                    )
+        v_items, counts, dtype = ragged_items(
+            v_items, v_padded, "verts", ("V", 3), num_verts, "num_verts", counts_from_faces, device
+        )
+
+        per_vertex = (counts, "verts", "mesh", "vertices", dtype, device)
+        normals = parse_item_attr(verts_normals, "verts_normals", ("V", 3), *per_vertex)
+        colors = parse_item_attr(verts_colors, "verts_colors", ("V", (3, 4)), *per_vertex)
 
         if validate:
             check_finite_list(v_items, "verts")
@@ -231,26 +177,14 @@ class Meshes:
         self._geo = ViewCache()
         self._topo = topo.copy() if topo is not None else ViewCache()
 
-    @classmethod
-    def _from_lists(
-        cls,
-        verts: list[torch.Tensor],
-        faces: list[torch.Tensor],
-        normals: list[torch.Tensor] | None,
-        colors: list[torch.Tensor] | None,
-        validated: bool,
-        device: torch.device,
-        dtype: torch.dtype,
-        topo: ViewCache | None = None,
-    ) -> "Meshes":
-        out = cls.__new__(cls)
-        out._setup(verts, faces, normals, colors, validated, device, dtype, topo)
-        return out
+    def _lists(self) -> tuple[list[torch.Tensor] | None, ...]:
+        self._ts()  # never hand on faces that were corrupted in place
+        return self._verts_list, self._faces_list, self._normals_list, self._colors_list
 
     def _derive(self, verts: list[torch.Tensor], normals: list[torch.Tensor] | None) -> "Meshes":
         """Same topology (faces shared, topology cache reused), new vertices."""
         self._ts()  # never hand on faces that were corrupted in place
-        return Meshes._from_lists(
+        return Meshes._build(
             verts, self._faces_list, normals, self._colors_list, self._validated,
             self._device, self._dtype, self._topo,
         )
@@ -266,7 +200,7 @@ class Meshes:
             self._faces_stamp = stamp
         return stamp
 
-    def _geo_get(self, key: str, compute: Any, topo: bool = False) -> Any:
+    def _get(self, key: str, compute: Any, topo: bool = False) -> Any:
         stamp = (self._gs(), self._ts()) if topo else self._gs()
         return self._geo.get(key, stamp, compute)
 
@@ -275,25 +209,6 @@ class Meshes:
 
     # ------------------------------------------------------------ basic info
 
-    def __len__(self) -> int:
-        return self._N
-
-    def __iter__(self) -> Iterator["Meshes"]:
-        for i in range(self._N):
-            yield self[i]
-
-    def __getitem__(self, index: int | slice | Sequence[int] | torch.Tensor) -> "Meshes":
-        """A new ``Meshes`` with the selected meshes (an int gives a batch of
-        one).  Accepts an int, a slice, a list of ints, or a 1-D bool mask /
-        integer tensor.  Tensors are shared, not copied."""
-        idx = normalize_batch_index(index, self._N)
-        self._ts()
-        pick = lambda xs: None if xs is None else [xs[i] for i in idx]  # noqa: E731
-        return Meshes._from_lists(
-            pick(self._verts_list), pick(self._faces_list), pick(self._normals_list),
-            pick(self._colors_list), self._validated, self._device, self._dtype,
-        )
-
     def __repr__(self) -> str:
         return (
             f"Meshes(N={self._N}, num_verts={format_counts(self._num_verts)}, "
@@ -301,21 +216,6 @@ class Meshes:
             f"{', verts_normals' if self._normals_list is not None else ''}"
             f"{', verts_colors' if self._colors_list is not None else ''})"
         )
-
-    @property
-    def device(self) -> torch.device:
-        """Device of every tensor in the batch."""
-        return self._device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Floating dtype of the vertices."""
-        return self._dtype
-
-    @property
-    def validated(self) -> bool:
-        """True when built with ``validate=True`` (face indices guaranteed in range)."""
-        return self._validated
 
     @property
     def valid(self) -> torch.Tensor:
@@ -350,15 +250,11 @@ class Meshes:
 
     def verts_packed(self) -> torch.Tensor:
         """``(sum(V), 3)`` all vertices concatenated."""
-        return self._geo_get(
-            "verts_packed", lambda: list_to_packed(self._verts_list, (3,), self._dtype, self._device)
-        )
+        return self._packed("verts_packed", self._verts_list, 3)
 
     def verts_padded(self) -> torch.Tensor:
         """``(N, max(V), 3)`` zero-padded vertices."""
-        return self._geo_get(
-            "verts_padded", lambda: list_to_padded(self._verts_list, 0.0, (3,), self._dtype, self._device)
-        )
+        return self._padded("verts_padded", self._verts_list, 3)
 
     def faces_packed(self) -> torch.Tensor:
         """``(sum(F), 3)`` int64 faces indexing into :meth:`verts_packed`."""
@@ -378,65 +274,50 @@ class Meshes:
 
     def verts_colors_packed(self) -> torch.Tensor | None:
         """``(sum(V), C)`` colours, or None."""
-        if self._colors_list is None:
-            return None
-        c = self._colors_list[0].shape[1] if self._N else 3
-        return self._geo_get(
-            "colors_packed", lambda: list_to_packed(self._colors_list, (c,), self._dtype, self._device)
-        )
+        return self._packed("colors_packed", self._colors_list, self._num_colors())
 
     def verts_colors_padded(self) -> torch.Tensor | None:
         """``(N, max(V), C)`` zero-padded colours, or None."""
-        if self._colors_list is None:
-            return None
-        c = self._colors_list[0].shape[1] if self._N else 3
-        return self._geo_get(
-            "colors_padded", lambda: list_to_padded(self._colors_list, 0.0, (c,), self._dtype, self._device)
-        )
+        return self._padded("colors_padded", self._colors_list, self._num_colors())
+
+    def _num_colors(self) -> int:
+        return self._colors_list[0].shape[1] if self._colors_list else 3
 
     # ------------------------------------------------------------ index maps
 
     def num_verts_per_mesh(self) -> torch.Tensor:
         """``(N,)`` int64 vertex counts."""
-        return self._topo_get(
-            "num_verts", lambda: torch.tensor(self._num_verts, dtype=torch.int64, device=self._device)
-        )
+        return self._row_index("num", "verts", self._num_verts, self._topo_get)
 
     def num_faces_per_mesh(self) -> torch.Tensor:
         """``(N,)`` int64 face counts."""
-        return self._topo_get(
-            "num_faces", lambda: torch.tensor(self._num_faces, dtype=torch.int64, device=self._device)
-        )
+        return self._row_index("num", "faces", self._num_faces, self._topo_get)
 
     def mesh_to_verts_packed_first_idx(self) -> torch.Tensor:
         """``(N,)`` index of each mesh's first vertex in :meth:`verts_packed`."""
-        return self._topo_get("v_first", lambda: first_idx_from_counts(self.num_verts_per_mesh()))
+        return self._row_index("first", "verts", self._num_verts, self._topo_get)
 
     def mesh_to_faces_packed_first_idx(self) -> torch.Tensor:
         """``(N,)`` index of each mesh's first face in :meth:`faces_packed`."""
-        return self._topo_get("f_first", lambda: first_idx_from_counts(self.num_faces_per_mesh()))
+        return self._row_index("first", "faces", self._num_faces, self._topo_get)
 
     def verts_packed_to_mesh_idx(self) -> torch.Tensor:
         """``(sum(V),)`` mesh index of each packed vertex."""
-        return self._topo_get("v2m", lambda: batch_idx_from_counts(self.num_verts_per_mesh()))
+        return self._row_index("item", "verts", self._num_verts, self._topo_get)
 
     def faces_packed_to_mesh_idx(self) -> torch.Tensor:
         """``(sum(F),)`` mesh index of each packed face."""
-        return self._topo_get("f2m", lambda: batch_idx_from_counts(self.num_faces_per_mesh()))
+        return self._row_index("item", "faces", self._num_faces, self._topo_get)
 
     def verts_padded_to_packed_idx(self) -> torch.Tensor:
         """``(sum(V),)`` index such that
         ``verts_padded().reshape(-1, 3)[idx] == verts_packed()``."""
-        return self._topo_get(
-            "v_pad2pack", lambda: padded_to_packed_idx(self.num_verts_per_mesh(), max(self._num_verts, default=0))
-        )
+        return self._row_index("pad2pack", "verts", self._num_verts, self._topo_get)
 
     def faces_padded_to_packed_idx(self) -> torch.Tensor:
         """``(sum(F),)`` index such that ``faces_padded().reshape(-1, 3)[idx]``
         are the (local) faces in packed order."""
-        return self._topo_get(
-            "f_pad2pack", lambda: padded_to_packed_idx(self.num_faces_per_mesh(), max(self._num_faces, default=0))
-        )
+        return self._row_index("pad2pack", "faces", self._num_faces, self._topo_get)
 
     # ------------------------------------------------------------------ edges
 
@@ -489,11 +370,11 @@ class Meshes:
             v0, v1, v2 = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
             return torch.linalg.cross(v1 - v0, v2 - v0, dim=1)
 
-        return self._geo_get("face_cross", compute, topo=True)
+        return self._get("face_cross", compute, topo=True)
 
     def faces_areas_packed(self) -> torch.Tensor:
         """``(sum(F),)`` triangle areas."""
-        return self._geo_get(
+        return self._get(
             "face_areas", lambda: 0.5 * torch.linalg.vector_norm(self._face_cross(), dim=1), topo=True
         )
 
@@ -501,7 +382,7 @@ class Meshes:
         """``(sum(F), 3)`` unit face normals following the right-hand rule
         (counter-clockwise faces seen from outside point out); zero for
         degenerate faces, never NaN."""
-        return self._geo_get("face_normals", lambda: safe_normalize(self._face_cross()), topo=True)
+        return self._get("face_normals", lambda: safe_normalize(self._face_cross()), topo=True)
 
     def faces_normals_list(self) -> list[torch.Tensor]:
         """``N`` tensors ``(F_i, 3)`` of unit face normals."""
@@ -509,7 +390,7 @@ class Meshes:
 
     def faces_normals_padded(self) -> torch.Tensor:
         """``(N, max(F), 3)`` zero-padded unit face normals."""
-        return self._geo_get(
+        return self._get(
             "face_normals_padded",
             lambda: list_to_padded(self.faces_normals_list(), 0.0, (3,), self._dtype, self._device),
             topo=True,
@@ -520,9 +401,7 @@ class Meshes:
         area-weighted sum of adjacent face normals (zero for vertices in no
         face)."""
         if self._normals_list is not None:
-            return self._geo_get(
-                "verts_normals", lambda: list_to_packed(self._normals_list, (3,), self._dtype, self._device)
-            )
+            return self._packed("verts_normals", self._normals_list, 3)
 
         def compute() -> torch.Tensor:
             cross = self._face_cross()  # |cross| = 2 * area: area weighting for free
@@ -532,7 +411,7 @@ class Meshes:
                 acc = acc.index_add(0, f[:, k], cross)
             return safe_normalize(acc)
 
-        return self._geo_get("verts_normals", compute, topo=True)
+        return self._get("verts_normals", compute, topo=True)
 
     def verts_normals_list(self) -> list[torch.Tensor]:
         """``N`` tensors ``(V_i, 3)`` of vertex normals."""
@@ -542,7 +421,7 @@ class Meshes:
 
     def verts_normals_padded(self) -> torch.Tensor:
         """``(N, max(V), 3)`` zero-padded vertex normals."""
-        return self._geo_get(
+        return self._get(
             "verts_normals_padded",
             lambda: list_to_padded(self.verts_normals_list(), 0.0, (3,), self._dtype, self._device),
             topo=True,
@@ -551,7 +430,7 @@ class Meshes:
     def get_bounding_boxes(self) -> torch.Tensor:
         """``(N, 3, 2)`` per-mesh axis-aligned box, ``[..., 0]`` = min and
         ``[..., 1]`` = max over xyz; zeros for a mesh without vertices."""
-        return self._geo_get(
+        return self._get(
             "bbox",
             lambda: segment_bounding_boxes(self.verts_packed(), self.verts_packed_to_mesh_idx(), self._N),
         )
@@ -573,26 +452,14 @@ class Meshes:
 
     # -------------------------------------------------------------- updates
 
-    def _parse_offsets(self, vert_offsets_packed: Any) -> tuple[torch.Tensor, bool]:
-        t = as_tensor(vert_offsets_packed, "vert_offsets_packed", self._device)
-        if not t.is_floating_point():
-            raise InvalidInputError(f"vert_offsets_packed: expected a floating-point tensor, got dtype {t.dtype}")
-        if t.device != self._device:
-            raise InvalidInputError(f"vert_offsets_packed: on device {t.device}, expected {self._device}")
-        total = sum(self._num_verts)
-        if t.shape == (3,):
-            return t, True
-        check_pattern(t, "vert_offsets_packed", (total, 3), f"a ({total}, 3) (= (sum(V), 3)) or (3,) tensor")
-        return t, False
-
     def offset_verts(self, vert_offsets_packed: torch.Tensor) -> "Meshes":
         """New ``Meshes`` with vertices moved by ``vert_offsets_packed``:
         ``(sum(V), 3)`` per vertex, or ``(3,)`` for every vertex.  Faces are
         shared.  Given vertex normals are kept for a uniform ``(3,)``
         translation and dropped (recomputed from faces) otherwise."""
-        off, uniform = self._parse_offsets(vert_offsets_packed)
-        new = self.verts_packed() + off
-        verts = list(torch.split(new, self._num_verts))
+        verts, uniform = self._offset_items(
+            vert_offsets_packed, "vert_offsets_packed", "V", self.verts_packed, self._num_verts
+        )
         return self._derive(verts, self._normals_list if uniform else None)
 
     def offset_verts_(self, vert_offsets_packed: torch.Tensor) -> "Meshes":
@@ -607,20 +474,7 @@ class Meshes:
         """New ``Meshes`` with vertices multiplied by ``scale``: a scalar or
         ``(N,)`` per mesh (about the origin).  Given normals are kept, flipped
         where the scale is negative."""
-        s = as_tensor(scale, "scale", self._device)
-        if s.dtype == torch.bool or s.is_complex():
-            raise InvalidInputError(f"scale: expected a real number or (N,) tensor, got dtype {s.dtype}")
-        s = s.to(device=self._device, dtype=self._dtype)
-        if s.ndim == 0:
-            s = s.expand(self._N)
-        if s.shape != (self._N,):
-            raise InvalidInputError(f"scale: expected a scalar or a ({self._N},) tensor, got shape {tuple(s.shape)}")
-        verts = [v * s[i] for i, v in enumerate(self._verts_list)]
-        normals = None
-        if self._normals_list is not None:
-            sign = torch.where(s < 0, -1.0, 1.0).to(self._dtype)
-            normals = [nv * sign[i] for i, nv in enumerate(self._normals_list)]
-        return self._derive(verts, normals)
+        return self._derive(*self._scale_items(scale, self._verts_list, self._normals_list))
 
     def scale_verts_(self, scale: float | torch.Tensor) -> "Meshes":
         """In-place :meth:`scale_verts`.  Returns ``self``."""
@@ -633,59 +487,7 @@ class Meshes:
         """New ``Meshes`` with the same faces (shared) and vertices taken from
         ``new_verts_padded`` ``(N, max(V), 3)``; autograd links to it are
         kept.  Given vertex normals are dropped (recomputed from faces)."""
-        t = as_tensor(new_verts_padded, "new_verts_padded", self._device)
-        if not t.is_floating_point():
-            raise InvalidInputError(f"new_verts_padded: expected a floating-point tensor, got dtype {t.dtype}")
-        if t.device != self._device:
-            raise InvalidInputError(f"new_verts_padded: on device {t.device}, expected {self._device}")
-        vmax = max(self._num_verts, default=0)
-        check_pattern(t, "new_verts_padded", (self._N, vmax, 3))
-        return self._derive(padded_to_list(t.to(self._dtype), self._num_verts), None)
-
-    def extend(self, n: int) -> "Meshes":
-        """New ``Meshes`` with each mesh repeated ``n`` times in a row
-        (``[m0, m0, m1, m1, ...]`` for ``n = 2``); tensors are cloned."""
-        n = check_positive_int(n, "n")
-        self._ts()
-        rep = lambda xs: None if xs is None else [t.clone() for t in xs for _ in range(n)]  # noqa: E731
-        return Meshes._from_lists(
-            rep(self._verts_list), rep(self._faces_list), rep(self._normals_list), rep(self._colors_list),
-            self._validated, self._device, self._dtype,
-        )
-
-    def _map(self, fn: Any, device: torch.device) -> "Meshes":
-        self._ts()
-        m = lambda xs: None if xs is None else [fn(t) for t in xs]  # noqa: E731
-        return Meshes._from_lists(
-            m(self._verts_list), m(self._faces_list), m(self._normals_list), m(self._colors_list),
-            self._validated, device, self._dtype,
-        )
-
-    def clone(self) -> "Meshes":
-        """Deep copy: every tensor cloned (autograd links kept)."""
-        return self._map(torch.Tensor.clone, self._device)
-
-    def detach(self) -> "Meshes":
-        """New ``Meshes`` whose tensors are detached from the autograd graph
-        (storage shared)."""
-        return self._map(torch.Tensor.detach, self._device)
-
-    def to(self, device: str | torch.device, copy: bool = False) -> "Meshes":
-        """``Meshes`` on ``device``; ``self`` when already there and not ``copy``."""
-        dev = resolve_device(device)
-        if dev == self._device and not copy:
-            return self
-        if dev == self._device:
-            return self.clone()
-        return self._map(lambda t: t.to(dev), dev)
-
-    def cpu(self) -> "Meshes":
-        """``Meshes`` on the CPU."""
-        return self.to("cpu")
-
-    def cuda(self, device: int | str | torch.device | None = None) -> "Meshes":
-        """``Meshes`` on a CUDA device (the current one by default)."""
-        return self.to(cuda_device(device))
+        return self._derive(self._unpad(new_verts_padded, "new_verts_padded", self._num_verts, 3), None)
 
 
 def join_meshes_as_batch(meshes: Sequence[Meshes]) -> Meshes:
@@ -696,9 +498,7 @@ def join_meshes_as_batch(meshes: Sequence[Meshes]) -> Meshes:
     computed normals."""
     if isinstance(meshes, Meshes) or not isinstance(meshes, (list, tuple)):
         raise InvalidInputError(f"meshes: expected a list of Meshes, got {type(meshes).__name__}")
-    for i, m in enumerate(meshes):
-        if not isinstance(m, Meshes):
-            raise InvalidInputError(f"meshes[{i}]: expected a Meshes, got {type(m).__name__}")
+    check_join_items(meshes, "meshes", Meshes)
     if not meshes:
         return Meshes([], [])
     dev, dtype = meshes[0].device, meshes[0].dtype
@@ -725,7 +525,7 @@ def join_meshes_as_batch(meshes: Sequence[Meshes]) -> Meshes:
         chans = {c.shape[1] for c in colors}
         if len(chans) > 1:
             raise InvalidInputError(f"meshes: verts_colors channel counts differ across batches: {sorted(chans)}")
-    return Meshes._from_lists(
+    return Meshes._build(
         verts, faces, normals if any_normals else None, colors if all(has_colors) else None,
         all(m.validated for m in meshes), dev, dtype,
     )

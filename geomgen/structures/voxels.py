@@ -42,20 +42,13 @@ inside.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import torch
 
 from geomgen.errors import InvalidInputError
-from geomgen.structures._checks import (
-    as_tensor,
-    broadcast_batch_param,
-    check_batched,
-    cuda_device,
-    normalize_batch_index,
-    resolve_device,
-    stack_items,
-)
+from geomgen.structures._base import _DenseBatch, check_join_items
+from geomgen.structures._checks import broadcast_batch_param, check_batched, float_tensor_on, stack_items
 
 __all__ = ["Voxels", "join_voxels_as_batch"]
 
@@ -63,7 +56,7 @@ KINDS = ("occupancy", "sdf")
 _SAME_RES = "all grids of a batch share one resolution (stored as one dense (N, D, H, W) tensor for 3D convolution)"
 
 
-class Voxels:
+class Voxels(_DenseBatch):
     """A batch of ``N`` dense voxel grids of one resolution ``(D, H, W)``.
 
     Args:
@@ -123,27 +116,13 @@ class Voxels:
         self._voxel_size = size
         self._validated = validated
 
+    def _tensors(self) -> tuple[torch.Tensor, ...]:
+        return self._grids, self._origin, self._voxel_size
+
     def _new(self, grids: torch.Tensor, origin: torch.Tensor, size: torch.Tensor) -> "Voxels":
-        out = Voxels.__new__(Voxels)
-        out._setup(grids, self._kind, origin, size, self._validated)
-        return out
+        return Voxels._build(grids, self._kind, origin, size, self._validated)
 
     # ------------------------------------------------------------ basic info
-
-    def __len__(self) -> int:
-        return self._grids.shape[0]
-
-    def __iter__(self) -> Iterator["Voxels"]:
-        for i in range(len(self)):
-            yield self[i]
-
-    def __getitem__(self, index: int | slice | Sequence[int] | torch.Tensor) -> "Voxels":
-        """A new ``Voxels`` with the selected grids (an int gives a batch of
-        one).  Accepts an int, a slice, a list of ints, or a 1-D bool mask /
-        integer tensor."""
-        idx = normalize_batch_index(index, len(self))
-        sel = torch.tensor(idx, dtype=torch.int64, device=self.device)
-        return self._new(self._grids[sel], self._origin[sel], self._voxel_size[sel])
 
     def __repr__(self) -> str:
         return (
@@ -152,24 +131,9 @@ class Voxels:
         )
 
     @property
-    def device(self) -> torch.device:
-        """Device of the grids."""
-        return self._grids.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Floating dtype of the grids."""
-        return self._grids.dtype
-
-    @property
     def kind(self) -> str:
         """``"occupancy"`` or ``"sdf"``."""
         return self._kind
-
-    @property
-    def validated(self) -> bool:
-        """True when built with ``validate=True``."""
-        return self._validated
 
     @property
     def grids(self) -> torch.Tensor:
@@ -224,11 +188,7 @@ class Voxels:
     def _points(self, points: Any, name: str) -> tuple[torch.Tensor, tuple[int, ...]]:
         """``(N, *, 3)`` view of ``points`` (``(P, 3)`` is shared by all
         grids) and the shape to broadcast per-grid ``(N, 3)`` parameters."""
-        t = as_tensor(points, name, self.device)
-        if not t.is_floating_point():
-            raise InvalidInputError(f"{name}: expected a floating-point tensor, got dtype {t.dtype}")
-        if t.device != self.device:
-            raise InvalidInputError(f"{name}: on device {t.device}, expected {self.device}")
+        t = float_tensor_on(points, name, self.device)
         n = len(self)
         if t.ndim == 2 and t.shape[1] == 3:
             t = t.unsqueeze(0).expand(n, -1, 3)
@@ -270,49 +230,14 @@ class Voxels:
         hi = self._origin + self._voxel_size * self._size_xyz()
         return torch.stack([self._origin, hi], dim=-1)
 
-    # ------------------------------------------------------------- copying
-
-    def clone(self) -> "Voxels":
-        """Deep copy (autograd links kept)."""
-        return self._new(self._grids.clone(), self._origin.clone(), self._voxel_size.clone())
-
-    def detach(self) -> "Voxels":
-        """New ``Voxels`` with tensors detached from autograd (storage shared)."""
-        return self._new(self._grids.detach(), self._origin.detach(), self._voxel_size.detach())
-
-    def to(self, device: str | torch.device, copy: bool = False) -> "Voxels":
-        """``Voxels`` on ``device``; ``self`` when already there and not ``copy``."""
-        dev = resolve_device(device)
-        if dev == self.device:
-            return self.clone() if copy else self
-        return self._new(self._grids.to(dev), self._origin.to(dev), self._voxel_size.to(dev))
-
-    def cpu(self) -> "Voxels":
-        """``Voxels`` on the CPU."""
-        return self.to("cpu")
-
-    def cuda(self, device: int | str | torch.device | None = None) -> "Voxels":
-        """``Voxels`` on a CUDA device (the current one by default)."""
-        return self.to(cuda_device(device))
-
 
 def join_voxels_as_batch(voxels: Sequence[Voxels]) -> Voxels:
     """Concatenate several ``Voxels`` batches of one kind, resolution, device
     and dtype into one batch."""
     if isinstance(voxels, Voxels) or not isinstance(voxels, (list, tuple)) or not voxels:
         raise InvalidInputError(f"voxels: expected a non-empty list of Voxels, got {voxels!r:.60}")
-    first = voxels[0]
-    for i, v in enumerate(voxels):
-        if not isinstance(v, Voxels):
-            raise InvalidInputError(f"voxels[{i}]: expected a Voxels, got {type(v).__name__}")
-        for attr in ("kind", "resolution", "device", "dtype"):
-            if getattr(v, attr) != getattr(first, attr):
-                raise InvalidInputError(
-                    f"voxels[{i}]: {attr} {getattr(v, attr)} differs from voxels[0] ({getattr(first, attr)})"
-                )
-    out = Voxels.__new__(Voxels)
-    out._setup(
-        torch.cat([v.grids for v in voxels]), first.kind, torch.cat([v.origin for v in voxels]),
+    check_join_items(voxels, "voxels", Voxels, ("kind", "resolution", "device", "dtype"))
+    return Voxels._build(
+        torch.cat([v.grids for v in voxels]), voxels[0].kind, torch.cat([v.origin for v in voxels]),
         torch.cat([v.voxel_size for v in voxels]), all(v.validated for v in voxels),
     )
-    return out
