@@ -43,6 +43,46 @@ def f1(pred: Any, gt: Any, thresholds: tuple[float, ...] = (0.1, 0.3, 0.5)) -> A
     return f1_score(pred, gt, thresholds=thresholds)
 
 
+def voxel_iou_metric(pred: Any, gt: Any, **options: Any) -> Any:
+    """IoU per grid pair, (N,): fraction in [0, 1], inside = value >= 0.5 (sdf <= 0),
+    two empty grids give 1.0."""
+    from geomgen.metrics.iou import voxel_iou as _voxel_iou
+
+    return _voxel_iou(pred, gt, **options)
+
+def normal_consistency_metric(pred: Any, gt: Any, num_samples: int = 10000, abs: bool = False,  # noqa: A002
+                       generator: Any = None) -> Any:
+    """Normal consistency per mesh pair, (N,): 0.5 * (mean cos pred->GT NN + mean cos
+    GT->pred NN) of face normals at ``num_samples`` area-weighted samples per mesh
+    (seed 0 unless a generator is given: the CLI passes none to mesh metrics)."""
+    import torch
+
+    from geomgen.metrics.normal_consistency import normal_consistency as _nc
+    from geomgen.ops import sample_points_from_meshes
+
+    if generator is None:
+        generator = torch.Generator().manual_seed(0)
+    pp, pn = sample_points_from_meshes(pred, num_samples, return_normals=True, generator=generator)
+    gp, gn = sample_points_from_meshes(gt, num_samples, return_normals=True, generator=generator)
+    dtype = torch.promote_types(pp.dtype, gp.dtype)
+    return _nc(pp.to(dtype), pn.to(dtype), gp.to(dtype), gn.to(dtype), abs=abs)
+
+def compare_meshes_metric(pred: Any, gt: Any, **options: Any) -> Any:
+    """Mesh R-CNN's protocol per mesh pair: dict of (N,) tensors (Chamfer-L2,
+    NormalConsistency, AbsNormalConsistency, Precision/Recall/F1@0.1..0.5).
+    Defaults here: scale=None (the meshes as given; the CLI applies --scale itself),
+    reduce=False, seed 0 unless a generator is given."""
+    import torch
+
+    from geomgen.metrics.compare_meshes import compare_meshes as _cm
+
+    options.setdefault("scale", None)
+    options.setdefault("reduce", False)
+    if options.get("generator") is None:
+        options["generator"] = torch.Generator().manual_seed(0)
+    return _cm(pred, gt, **options)
+
+
 @hookimpl
 def geomgen_register_metrics(register: Any) -> None:
     register(MetricSpec(name="chamfer-l2", fn=chamfer_l2, inputs="pointclouds", higher_is_better=False,
@@ -51,6 +91,16 @@ def geomgen_register_metrics(register: Any) -> None:
                         description="L1 NN distance, mean per direction, both directions summed"))
     register(MetricSpec(name="f1", fn=f1, inputs="pointclouds", higher_is_better=True,
                         description="precision/recall/F1 at thresholds 0.1, 0.3, 0.5 (percent, unsquared, <)"))
+
+    register(MetricSpec(name="voxel-iou", fn=voxel_iou_metric, inputs="voxels", higher_is_better=True,
+                        description="voxel IoU, fraction in [0, 1], inside = value >= 0.5 (sdf <= 0), "
+                                    "two empty grids give 1"))
+    register(MetricSpec(name="normal-consistency", fn=normal_consistency_metric, inputs="meshes", higher_is_better=True,
+                        description="0.5*(mean cos pred->GT NN + mean cos GT->pred NN) of face normals "
+                                    "on 10k area-weighted samples (abs=True: |cos|)"))
+    register(MetricSpec(name="compare-meshes", fn=compare_meshes_metric, inputs="meshes", higher_is_better=True,
+                        description="Mesh R-CNN protocol: Chamfer-L2 (lower is better), (Abs)NormalConsistency, "
+                                    "Precision/Recall/F1@t in percent; meshes as given (scale=None)"))
 
 
 # ----------------------------------------------------------------------------- commands
@@ -114,7 +164,8 @@ def _configure_compare(parser: argparse.ArgumentParser) -> None:
                         help="metric to compute (repeatable); 'all' runs every installed metric that "
                              "fits the inputs, including mesh metrics (default: every point-cloud metric)")
     parser.add_argument("--samples", type=int, default=10000,
-                        help="points sampled from each mesh surface (default: %(default)s)")
+                        help="points sampled from each mesh surface for the point-cloud metrics; mesh "
+                             "metrics sample as their own protocol says (default: %(default)s)")
     parser.add_argument("--scale", choices=["gt-10", "none"], default="gt-10",
                         help="'gt-10' scales both so the GT bounding box's longest edge is 10, "
                              "as in Mesh R-CNN's evaluation (default: %(default)s)")
@@ -154,7 +205,8 @@ def _run_compare(args: argparse.Namespace) -> int:
     pred = _points(pred_kind, pred_obj, args.samples, generator)
     gt = _points(gt_kind, gt_obj, args.samples, generator)
     if args.scale == "gt-10":
-        extent = float((gt[0].max(0).values - gt[0].min(0).values).max())
+        box = gt_obj.verts_list()[0] if gt_kind == "mesh" else gt[0]  # the GT mesh's box, as Mesh R-CNN
+        extent = float((box.max(0).values - box.min(0).values).max()) if box.numel() else 0.0
         if extent <= 0:
             raise InvalidInputError(f"{args.gt}: ground truth has a zero-size bounding box; use --scale none")
         factor = 10.0 / extent
@@ -165,7 +217,8 @@ def _run_compare(args: argparse.Namespace) -> int:
     for name, spec in specs.items():
         value = spec.fn(pred_obj, gt_obj) if spec.inputs == "meshes" else spec.fn(pred, gt)
         if isinstance(value, dict):
-            results.update({k: float(v.reshape(-1)[0]) for k, v in value.items()})
+            for key, item in value.items():  # keys two metrics share are qualified by the metric
+                results[f"{name}:{key}" if key in results else key] = float(torch.as_tensor(item).reshape(-1)[0])
         else:
             results[name] = float(torch.as_tensor(value).reshape(-1)[0])
     if args.json:

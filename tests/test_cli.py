@@ -250,6 +250,8 @@ def test_compare_passes_meshes_to_mesh_metrics(capsys, manager, cube, tmp_path):
     code, out, _ = run(capsys, "compare", str(cube), str(cube), "--json", "--samples", "500", "--metric", "all")
     result = json.loads(out)
     assert code == 0 and result["face-diff"] == 0.0 and "chamfer-l2" in result
+    # compare-meshes and f1 both report F1@0.1: the later one is qualified, nothing is overwritten
+    assert "F1@0.1" in result and "f1:F1@0.1" in result and "Chamfer-L2" in result
     pts = tmp_path / "pts.xyz"
     pts.write_text("0 0 0\n1 0 0\n0 1 0\n")
     code, _, err = run(capsys, "compare", str(pts), str(cube), "--metric", "face-diff")

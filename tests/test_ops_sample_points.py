@@ -229,6 +229,74 @@ def test_validation_errors(make, kwargs, words):
         assert w in msg, msg
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_backends_agree(dtype):
+    """Same generator seed: the numba kernel and the torch reference choose the
+    same faces and barycentrics (positions equal up to float rounding)."""
+    cv, cf = unit_cube(dtype)
+    iv, i_f = irregular_mesh(dtype)
+    m = Meshes([cv * 3, iv, cv + 5], [cf, i_f, cf.flip(1)])
+    a = sample_points_from_meshes(m, 4000, True, generator=torch.Generator().manual_seed(12), backend="numba")
+    b = sample_points_from_meshes(m, 4000, True, generator=torch.Generator().manual_seed(12), backend="torch")
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(a[0], b[0], atol=tol, rtol=0)
+    torch.testing.assert_close(a[1], b[1], atol=tol, rtol=0)
+
+
+def test_backends_agree_on_armadillo(cgal_data):
+    from geomgen.io import load_mesh
+
+    mesh = load_mesh(cgal_data / "meshes" / "armadillo.off")
+    v, f = mesh.verts_list()[0].float(), mesh.faces_list()[0]
+    m = Meshes([v], [f])
+    a = sample_points_from_meshes(m, 50_000, generator=torch.Generator().manual_seed(13))
+    b = sample_points_from_meshes(m, 50_000, generator=torch.Generator().manual_seed(13), backend="torch")
+    scale = float((v.amax(0) - v.amin(0)).max())
+    torch.testing.assert_close(a, b, atol=1e-6 * scale, rtol=0)
+    # area-weighted centroid of the surface
+    t = v.double()[f]
+    area = 0.5 * torch.linalg.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]).norm(dim=1)
+    centroid = (area[:, None] * t.mean(1)).sum(0) / area.sum()
+    torch.testing.assert_close(a[0].double().mean(0), centroid, atol=5e-3 * scale, rtol=0)
+
+
+def test_grad_path_matches_kernel_path():
+    v, f = irregular_mesh(torch.float64)
+    m = Meshes([v], [f])
+    vg = v.clone().requires_grad_(True)
+    mg = Meshes([vg], [f])
+    a = sample_points_from_meshes(m, 500, True, generator=torch.Generator().manual_seed(14))
+    b = sample_points_from_meshes(mg, 500, True, generator=torch.Generator().manual_seed(14))
+    assert not a[0].requires_grad and b[0].requires_grad and b[1].requires_grad
+    torch.testing.assert_close(a[0], b[0].detach(), atol=1e-12, rtol=0)
+    torch.testing.assert_close(a[1], b[1].detach(), atol=1e-12, rtol=0)
+    with torch.no_grad():  # no autograd wanted: the kernel computes everything
+        c = sample_points_from_meshes(mg, 500, True, generator=torch.Generator().manual_seed(14))
+    assert not c[0].requires_grad and torch.equal(c[0], a[0])
+
+
+def test_numba_backend_determinism_and_float16():
+    v, f = irregular_mesh(torch.float32)
+    m = Meshes([v], [f])
+    a = sample_points_from_meshes(m, 100, generator=torch.Generator().manual_seed(15), backend="numba")
+    b = sample_points_from_meshes(m, 100, generator=torch.Generator().manual_seed(15), backend="numba")
+    assert torch.equal(a, b)
+    h = Meshes([v.half()], [f])
+    out = sample_points_from_meshes(h, 100, generator=torch.Generator().manual_seed(15))  # torch path
+    assert out.dtype == torch.float16 and out.shape == (1, 100, 3)
+    with pytest.raises(InvalidInputError, match="'backend'"):
+        sample_points_from_meshes(h, 10, backend="numba")
+    with pytest.raises(InvalidInputError, match="'backend'"):
+        sample_points_from_meshes(m, 10, backend="cuda")
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_unvalidated_out_of_range_faces_raise(backend):
+    m = Meshes([torch.rand(4, 3)], [torch.tensor([[0, 1, 2], [1, 2, 9]])], validate=False)
+    with pytest.raises(InvalidInputError, match="face indices"):
+        sample_points_from_meshes(m, 10, backend=backend)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_generator_and_device():
     v, f = unit_cube()
