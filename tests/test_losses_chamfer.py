@@ -295,3 +295,137 @@ def test_validation_errors_name_argument(kwargs, name):
         chamfer_distance(**args)
     assert f"'{name}'" in str(info.value)
     assert "chamfer_distance" in str(info.value)
+
+
+# --------------------------------------------------------------------------- #
+# the numba fast path (float32/float64 CPU clouds with D <= 3)
+# --------------------------------------------------------------------------- #
+
+
+def _run_both(monkeypatch, fn):
+    """``fn()`` through the fast path, then through knn_points' torch reference."""
+    fast = fn()
+    import geomgen.losses.chamfer as cham
+    import geomgen.ops.knn as knn_mod
+
+    with monkeypatch.context() as m:
+        m.setattr(cham, "_numba_applicable", lambda p: False)
+        m.setattr(knn_mod, "_numba_applicable", lambda p: False)
+        ref = fn()
+    return fast, ref
+
+
+def test_fast_path_is_taken(monkeypatch):
+    import geomgen.kernels.knn_numba as kn
+
+    calls = []
+    orig = kn.chamfer_nn
+    monkeypatch.setattr(kn, "chamfer_nn", lambda *a, **k: calls.append(a[5] if len(a) > 5 else k)
+                        or orig(*a, **k))
+    x, y, xl, yl, xn, yn, w = _data(30)
+    chamfer_distance(x, y, xl, yl)
+    chamfer_distance(x.float(), y.float(), xl, yl, single_directional=True)
+    assert calls == [True, False]  # both directions in one call; one direction alone
+    chamfer_distance(x[..., :2], y[..., :2], xl, yl)  # D = 2 too
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize("pr, br, norm, normals, weights, single, abs_cos", _COMBOS[::3])
+def test_fast_path_equals_reference_path(monkeypatch, pr, br, norm, normals, weights, single,
+                                         abs_cos):
+    """Every option through the fast path gives the reference path's values and gradients."""
+    g = torch.Generator().manual_seed(31)
+    N, P1, P2 = 4, 300, 250
+    x = torch.randn(N, P1, 3, generator=g)
+    y = torch.randn(N, P2, 3, generator=g) * 1.3
+    xn = torch.randn(N, P1, 3, generator=g)
+    yn = torch.randn(N, P2, 3, generator=g)
+    xl = torch.tensor([P1, 100, 0, 7])
+    yl = torch.tensor([P2, 250, 5, 0])
+    w = torch.rand(N, generator=g) + 0.1
+
+    def fn():
+        a = x.clone().requires_grad_(True)
+        b = y.clone().requires_grad_(True)
+        kwargs = dict(x_lengths=xl, y_lengths=yl, weights=w if weights else None,
+                      batch_reduction=br, point_reduction=pr, norm=norm,
+                      single_directional=single, abs_cosine=abs_cos)
+        if normals:
+            kwargs.update(x_normals=xn, y_normals=yn)
+        loss, loss_n = chamfer_distance(a, b, **kwargs)
+        parts = list(loss) if isinstance(loss, tuple) else [loss]
+        if loss_n is not None:
+            parts += list(loss_n) if isinstance(loss_n, tuple) else [loss_n]
+        sum(p.sum() for p in parts).backward()
+        return loss, loss_n, a.grad, b.grad
+
+    fast, ref = _run_both(monkeypatch, fn)
+    _assert_match(fast[0], ref[0])
+    _assert_match(fast[1], ref[1])
+    torch.testing.assert_close(fast[2], ref[2])
+    if fast[3] is None:
+        assert ref[3] is None or not ref[3].any()
+    else:
+        torch.testing.assert_close(fast[3], ref[3])
+
+
+def test_fast_path_real_meshes(cgal_data, monkeypatch):
+    from geomgen.io import load_mesh
+    from geomgen.ops.sample_points import sample_points_from_meshes
+
+    meshes = [load_mesh(cgal_data / "meshes" / name) for name in ("armadillo.off", "bunny00.off")]
+    gen = torch.Generator().manual_seed(5)
+    pts = [sample_points_from_meshes(m, 3000, return_normals=True, generator=gen) for m in meshes]
+    x, xn = pts[0][0].float(), pts[0][1].float()
+    y, yn = pts[1][0].float(), pts[1][1].float()
+    y = y * (x.abs().max() / y.abs().max())  # bring the bunny to the armadillo's scale
+
+    def fn():
+        return chamfer_distance(x, y, x_normals=xn, y_normals=yn, point_reduction=None,
+                                batch_reduction=None)
+
+    fast, ref = _run_both(monkeypatch, fn)
+    torch.testing.assert_close(fast[0][0], ref[0][0], rtol=1e-6, atol=0)
+    torch.testing.assert_close(fast[0][1], ref[0][1], rtol=1e-6, atol=0)
+    torch.testing.assert_close(fast[1][0], ref[1][0])
+    torch.testing.assert_close(fast[1][1], ref[1][1])
+
+
+@pytest.mark.parametrize("case", ["far_apart", "plane", "duplicates", "outliers"])
+def test_fast_path_awkward_clouds(monkeypatch, case):
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(2, 700, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(2, 600, 3, generator=g, dtype=torch.float64)
+    if case == "far_apart":
+        x = x + torch.tensor([100.0, -40.0, 7.0], dtype=torch.float64)
+    elif case == "plane":
+        x[..., 2] = 0.0
+        y[..., 2] = 0.0
+    elif case == "duplicates":
+        y = y[:, :30].repeat(1, 20, 1)
+        x[:, :100] = y[:, :100]
+    elif case == "outliers":
+        y[:, :3] *= 1e5
+        x[:, :2] *= 1e6
+
+    def fn():
+        return chamfer_distance(x, y, batch_reduction=None)[0]
+
+    fast, ref = _run_both(monkeypatch, fn)
+    torch.testing.assert_close(fast, ref, rtol=1e-12, atol=0)
+
+
+def test_against_pytorch3d():
+    p3d_loss = pytest.importorskip("pytorch3d.loss")
+    x, y, xl, yl, xn, yn, w = (t.float() if t.is_floating_point() else t
+                               for t in _data(40, N=3, P1=60, P2=45))
+    for kwargs in [dict(), dict(norm=1), dict(point_reduction="sum", batch_reduction=None),
+                   dict(x_normals=xn, y_normals=yn), dict(single_directional=True),
+                   dict(point_reduction="max"), dict(weights=w)]:
+        ours = chamfer_distance(x, y, xl, yl, **kwargs)
+        theirs = p3d_loss.chamfer_distance(x, y, xl, yl, **kwargs)
+        torch.testing.assert_close(ours[0], theirs[0])
+        if theirs[1] is None:
+            assert ours[1] is None
+        else:
+            torch.testing.assert_close(ours[1], theirs[1])

@@ -156,9 +156,10 @@ def test_high_dimensional_features_path():
 
 
 def test_chunking_is_bounded_and_exact(monkeypatch):
+    """The torch reference's blocks stay within the budget (auto runs numba on CPU)."""
     gen = torch.Generator().manual_seed(9)
     p1, p2, l1, l2 = _rand_batch(gen, 3, 700, 500, 3, hetero=True)
-    full = knn_points(p1, p2, l1, l2, K=5)
+    full = knn_points(p1, p2, l1, l2, K=5, backend="torch")
     seen = []
     orig = knn_mod._block_dists
 
@@ -170,7 +171,7 @@ def test_chunking_is_bounded_and_exact(monkeypatch):
     budget = 64 * 1024
     monkeypatch.setattr(knn_mod, "_block_dists", spy)
     monkeypatch.setattr(knn_mod, "_CHUNK_BYTES", budget)
-    chunked = knn_points(p1, p2, l1, l2, K=5)
+    chunked = knn_points(p1, p2, l1, l2, K=5, backend="torch")
     assert len(seen) > 10
     assert max(seen) <= budget
     assert torch.equal(chunked.idx, full.idx)
@@ -190,7 +191,7 @@ def test_large_query_does_not_allocate_full_matrix(monkeypatch):
     monkeypatch.setattr(knn_mod, "_block_dists", spy)
     p = torch.zeros(1, 65536, 3)
     with pytest.raises(RuntimeError, match="stop"):
-        knn_points(p, p)
+        knn_points(p, p, backend="torch")
     assert seen and seen[0] * 4 <= knn_mod._CHUNK_BYTES
     assert seen[0] < 65536 * 65536 // 16
 
@@ -353,3 +354,142 @@ def test_cuda_matches_cpu():
     assert torch.equal(gpu.idx.cpu(), cpu.idx)
     torch.testing.assert_close(gpu.dists.cpu(), cpu.dists)
     torch.testing.assert_close(gpu.knn.cpu(), cpu.knn)
+
+
+# --------------------------------------------------------------------------- #
+# numba backend (the default on CPU)
+# --------------------------------------------------------------------------- #
+
+
+def _unambiguous(p1, p2, l1, l2, dists, norm):
+    """(N, P1, K) mask of slots whose distance no other valid reference point shares."""
+    N, P1, K = dists.shape
+    mask = torch.zeros(N, P1, K, dtype=torch.bool)
+    for n in range(N):
+        a, b = p1[n, : l1[n]], p2[n, : l2[n]]
+        if len(a) == 0 or len(b) == 0:
+            continue
+        diff = a[:, None, :] - b[None, :, :]
+        full = diff.square().sum(-1) if norm == 2 else diff.abs().sum(-1)
+        ties = (full[:, None, :] == dists[n, : l1[n], :, None]).sum(-1)
+        mask[n, : l1[n]] = ties == 1
+    return mask
+
+
+@pytest.mark.parametrize("D", [1, 2, 3])
+@pytest.mark.parametrize("norm", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_numba_backend_matches_reference(D, norm, dtype):
+    gen = torch.Generator().manual_seed(40 + D + 3 * norm)
+    p1, p2, l1, l2 = _rand_batch(gen, 5, 120, 90, D, hetero=True, dtype=dtype)
+    for K in (1, 6):
+        a = knn_points(p1, p2, l1, l2, K=K, norm=norm, return_nn=True, backend="numba")
+        b = knn_points(p1, p2, l1, l2, K=K, norm=norm, return_nn=True, backend="torch")
+        assert a.dists.dtype == dtype and a.idx.dtype == torch.int64
+        torch.testing.assert_close(a.dists.sort(-1).values, b.dists.sort(-1).values,
+                                   rtol=1e-6, atol=0)
+        assert torch.equal(a.idx >= 0, b.idx >= 0)
+        same = _unambiguous(p1, p2, l1, l2, a.dists, norm) & (a.dists == b.dists)
+        assert torch.equal(a.idx[same], b.idx[same])
+        # knn rows are the neighbours' coordinates
+        torch.testing.assert_close(a.knn, knn_gather(p2, a.idx))
+
+
+def test_auto_picks_numba_on_cpu_and_torch_otherwise(monkeypatch):
+    import geomgen.kernels.knn_numba as kn
+
+    calls = []
+    orig = kn.knn_search
+    monkeypatch.setattr(kn, "knn_search", lambda *a, **k: calls.append(1) or orig(*a, **k))
+    gen = torch.Generator().manual_seed(41)
+    p1, p2, l1, l2 = _rand_batch(gen, 2, 30, 20, 3)
+    knn_points(p1, p2, l1, l2, K=2)
+    assert len(calls) == 1
+    knn_points(p1, p2, l1, l2, K=2, backend="torch")
+    knn_points(p1.half(), p2.half(), l1, l2, K=2)  # auto: reference for half precision
+    p1h, p2h, l1h, l2h = _rand_batch(gen, 2, 30, 20, 5)
+    out = knn_points(p1h, p2h, l1h, l2h, K=3, backend="numba")  # D > 3: the reference runs
+    assert len(calls) == 1
+    ref = naive_knn(p1h, p2h, l1h, l2h, 3)
+    torch.testing.assert_close(out.dists.double(), ref[0], rtol=1e-5, atol=1e-6)
+
+
+def test_numba_backend_half_precision_searches_in_float32():
+    gen = torch.Generator().manual_seed(42)
+    p1, p2, l1, l2 = _rand_batch(gen, 2, 40, 30, 3)
+    out = knn_points(p1.half(), p2.half(), l1, l2, K=3, backend="numba")
+    assert out.dists.dtype == torch.float16
+    ref = knn_points(p1.half().float(), p2.half().float(), l1, l2, K=3, backend="torch")
+    assert torch.equal(out.idx >= 0, ref.idx >= 0)
+    torch.testing.assert_close(out.dists.float(), ref.dists, rtol=2e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("norm", [2, 1])
+def test_numba_gradcheck_and_gradients_equal_reference(norm):
+    gen = torch.Generator().manual_seed(43)
+    p1 = torch.randn(3, 7, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    p2 = torch.randn(3, 6, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    l1, l2 = torch.tensor([7, 4, 0]), torch.tensor([6, 2, 5])
+
+    def f(a, b):
+        return knn_points(a, b, l1, l2, K=3, norm=norm, backend="numba").dists
+
+    assert torch.autograd.gradcheck(f, (p1, p2), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradgradcheck(f, (p1, p2), eps=1e-6, atol=1e-6)
+    # float32 gradients equal those autograd gives the reference
+    gen = torch.Generator().manual_seed(44)
+    x, y, lx, ly = _rand_batch(gen, 4, 200, 150, 3)
+    grads = []
+    for backend in ("numba", "torch"):
+        a = x.clone().requires_grad_(True)
+        b = y.clone().requires_grad_(True)
+        out = knn_points(a, b, lx, ly, K=4, norm=norm, backend=backend)
+        (out.dists * torch.linspace(0.5, 2.0, 4)).sum().backward()
+        grads.append((a.grad, b.grad))
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    torch.testing.assert_close(grads[0][1], grads[1][1])
+
+
+def test_numba_dists_need_no_grad_when_inputs_do_not():
+    gen = torch.Generator().manual_seed(45)
+    p1, p2, l1, l2 = _rand_batch(gen, 2, 50, 40, 3)
+    out = knn_points(p1, p2, l1, l2, K=2, backend="numba")
+    assert not out.dists.requires_grad
+    with torch.no_grad():
+        out = knn_points(p1.requires_grad_(True), p2, l1, l2, K=2, backend="numba")
+    assert not out.dists.requires_grad
+
+
+def test_numba_backend_rejects_cuda_tensors():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    p = torch.zeros(1, 4, 3, device="cuda")
+    with pytest.raises(BackendUnavailableError, match="numba"):
+        knn_points(p, p, backend="numba")
+
+
+def test_numba_vs_pytorch3d():
+    pytest.importorskip("pytorch3d.ops")
+    gen = torch.Generator().manual_seed(46)
+    p1, p2, l1, l2 = _rand_batch(gen, 4, 500, 400, 3, hetero=True)
+    for K, norm in [(1, 2), (5, 2), (3, 1)]:
+        a = knn_points(p1, p2, l1, l2, K=K, norm=norm, backend="numba")
+        c = knn_points(p1, p2, l1, l2, K=K, norm=norm, backend="pytorch3d")
+        assert torch.equal(a.idx >= 0, c.idx >= 0)
+        torch.testing.assert_close(a.dists, c.dists, rtol=1e-5, atol=1e-6)
+        agree = (a.idx == c.idx).float().mean()
+        assert agree > 0.99  # the rest are (near-)ties
+
+
+def test_numba_real_mesh_against_ckdtree(cgal_data):
+    spatial = pytest.importorskip("scipy.spatial")
+    from geomgen.io import load_mesh
+
+    v = load_mesh(cgal_data / "meshes" / "armadillo.off").verts_list()[0].double()
+    gen = torch.Generator().manual_seed(47)
+    q = v[torch.randperm(len(v), generator=gen)[:3000]] + 0.3 * torch.randn(3000, 3, generator=gen,
+                                                                              dtype=torch.float64)
+    out = knn_points(q[None], v[None], K=5)
+    d, i = spatial.cKDTree(v.numpy()).query(q.numpy(), k=5)
+    torch.testing.assert_close(out.dists[0].sqrt(), torch.from_numpy(d), rtol=1e-12, atol=1e-12)
+    assert (out.idx[0] == torch.from_numpy(i)).float().mean() > 0.999

@@ -38,12 +38,26 @@ are exactly zero.
 
 Backends
 --------
-``backend="auto"`` picks the fastest available implementation for the inputs;
-today that is always the pure-torch reference :func:`_knn_points_torch`, which
-later numba (CPU) / Triton (GPU) kernels are tested against.  ``"torch"``
-forces the reference; ``"pytorch3d"`` calls ``pytorch3d.ops.knn_points`` when
-it is installed (results converted to the padding convention above) and
-raises :class:`~geomgen.errors.BackendUnavailableError` otherwise.
+``backend="auto"`` picks the fastest available implementation for the inputs:
+the numba kernel (:mod:`geomgen.kernels.knn_numba`, a uniform grid searched
+in parallel, ``O((P1 + P2) * few)`` instead of ``O(P1 * P2)``) for float32 /
+float64 CPU tensors with ``D <= 3``, and the pure-torch reference
+:func:`_knn_points_torch` otherwise (CUDA tensors, ``D > 3``, other dtypes).
+``"torch"`` forces the reference; ``"numba"`` forces the kernel (CPU tensors
+only; ``D > 3`` still runs the reference, float16/bfloat16 are searched in
+float32); ``"pytorch3d"`` calls ``pytorch3d.ops.knn_points`` when it is
+installed (results converted to the padding convention above) and raises
+:class:`~geomgen.errors.BackendUnavailableError` otherwise.
+
+The numba backend returns the same ``dists`` as the reference, bit for bit
+(it computes them coordinate by coordinate in the input precision, in the
+same order), and the same ``idx`` except among neighbours at exactly (or to
+the last bit) equal distance: the kernel breaks ties by the lower index, the
+reference by ``torch.topk``'s order.  It always returns sorted neighbours.
+Its ``dists`` are differentiable through :class:`_KNNDists`, whose backward
+scatters ``2 (p1 - p2[idx]) * grad`` (``sign(p1 - p2[idx]) * grad`` for
+``norm=1``) into ``p1`` and ``p2`` -- the gradients the reference gets from
+autograd.  numba never runs more threads than ``torch.get_num_threads()``.
 """
 
 from __future__ import annotations
@@ -58,7 +72,11 @@ from geomgen.errors import BackendUnavailableError
 __all__ = ["KNN", "knn_points", "knn_gather", "KNN_BACKENDS"]
 
 #: Accepted values of ``knn_points(..., backend=...)``.
-KNN_BACKENDS = ("auto", "torch", "pytorch3d")
+KNN_BACKENDS = ("auto", "torch", "numba", "pytorch3d")
+
+#: Point dimensions the numba kernel handles (smaller D is zero-padded to 3,
+#: which changes no distance); larger D runs the torch reference.
+_NUMBA_MAX_D = 3
 
 #: Memory budget (bytes) for the working set of one block of the pairwise
 #: distance matrix in the torch reference (about three block-sized buffers).
@@ -251,6 +269,106 @@ def _knn_points_pytorch3d(
 
 
 # --------------------------------------------------------------------------- #
+# numba backend
+# --------------------------------------------------------------------------- #
+
+
+class _KNNDists(torch.autograd.Function):
+    """``dists`` of the numba backend as a differentiable function of ``p1`` and ``p2``.
+
+    Forward returns the kernel's distances ``(N, P1, K)`` unchanged (they
+    equal ``((p1[:, :, None] - p2[idx]) ** 2).sum(-1)`` bit for bit, or the
+    L1 sum for ``norm=1``); backward scatters ``2 (p1 - p2[idx]) * grad``
+    (``sign(p1 - p2[idx]) * grad`` for ``norm=1``) into ``p1`` and, negated,
+    into the rows ``idx`` of ``p2``.  Invalid slots (``idx == -1``) get no
+    gradient.  The backward is made of differentiable torch ops, so double
+    backward works too.
+    """
+
+    @staticmethod
+    def forward(ctx, p1: torch.Tensor, p2: torch.Tensor, idx: torch.Tensor, dists: torch.Tensor,
+                norm: int) -> torch.Tensor:
+        ctx.save_for_backward(p1, p2, idx)
+        ctx.norm = norm
+        return dists
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        p1, p2, idx = ctx.saved_tensors
+        need1, need2 = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if not (need1 or need2):
+            return None, None, None, None, None
+        N, P1, K = idx.shape
+        D = p1.shape[2]
+        diff = p1[:, :, None, :] - _gather(p2, idx)  # (N, P1, K, D)
+        grad = torch.where(idx >= 0, grad, grad.new_zeros(()))
+        g = (2.0 * diff if ctx.norm == 2 else diff.sign()) * grad[..., None]
+        g1 = g.sum(2) if need1 else None
+        g2 = None
+        if need2:
+            g2 = p2.new_zeros(p2.shape)
+            if g2.numel():
+                flat = idx.clamp(min=0).reshape(N, P1 * K, 1).expand(N, P1 * K, D)
+                g2 = g2.scatter_add(1, flat, -g.reshape(N, P1 * K, D))
+        return g1, g2, None, None, None
+
+
+def _numba_threads() -> int:
+    """Thread budget of the numba kernels: never more than torch may use."""
+    return torch.get_num_threads()
+
+
+def _as_kernel_array(t: torch.Tensor, D: int):  # -> np.ndarray
+    """Detached, C-contiguous float32/float64 numpy view (copy if needed) with
+    the points zero-padded to 3 coordinates."""
+    t = t.detach()
+    if t.dtype not in (torch.float32, torch.float64):
+        t = t.float()
+    if D < 3:
+        t = torch.nn.functional.pad(t, (0, 3 - D))
+    return t.contiguous().numpy()
+
+
+def _knn_points_numba(
+    p1: torch.Tensor,
+    p2: torch.Tensor,
+    lengths1: torch.Tensor,
+    lengths2: torch.Tensor,
+    K: int,
+    return_nn: bool,
+    norm: int,
+) -> KNN:
+    """numba backend on validated CPU inputs with ``D <= 3`` (see the module docstring)."""
+    from geomgen.kernels import knn_numba
+
+    N, P1, D = p1.shape
+    d_np, i_np = knn_numba.knn_search(
+        _as_kernel_array(p1, D), _as_kernel_array(p2, D), lengths1.numpy(), lengths2.numpy(),
+        K, norm, _numba_threads(),
+    )
+    idx = torch.from_numpy(i_np)
+    if p1.dtype in (torch.float32, torch.float64):
+        dists = torch.from_numpy(d_np)
+        if torch.is_grad_enabled() and (p1.requires_grad or p2.requires_grad):
+            dists = _KNNDists.apply(p1, p2, idx, dists, norm)
+    else:  # searched in float32: distances in the input dtype, as the reference
+        diff = p1[:, :, None, :] - _gather(p2, idx)
+        dists = diff.square().sum(-1) if norm == 2 else diff.abs().sum(-1)
+        dists = torch.where(idx >= 0, dists, dists.new_zeros(()))
+    nn = _gather(p2, idx) if return_nn else None
+    return KNN(dists=dists, idx=idx, knn=nn)
+
+
+def _numba_applicable(p: torch.Tensor) -> bool:
+    """Whether ``backend="auto"`` runs the numba kernel for these points."""
+    return (
+        p.device.type == "cpu"
+        and p.dtype in (torch.float32, torch.float64)
+        and p.shape[2] <= _NUMBA_MAX_D
+    )
+
+
+# --------------------------------------------------------------------------- #
 # Public API
 # --------------------------------------------------------------------------- #
 
@@ -293,8 +411,11 @@ def knn_points(
             slots always come last.
         norm: 2 (default) for **squared** Euclidean distances, 1 for L1
             distances (sum of absolute differences; neighbours chosen by L1).
-        backend: ``"auto"`` (best available), ``"torch"`` (pure-torch
-            reference), or ``"pytorch3d"`` (needs PyTorch3D installed).
+        backend: ``"auto"`` (numba kernel for float32/float64 CPU points
+            with ``D <= 3``, else the torch reference), ``"torch"`` (pure-torch
+            reference, any device), ``"numba"`` (CPU only; ``D > 3`` falls
+            back to the reference) or ``"pytorch3d"`` (needs PyTorch3D).
+            PyTorch3D has no such argument.
 
     Returns:
         :class:`KNN` ``(dists, idx, knn)``:
@@ -318,11 +439,15 @@ def knn_points(
             range or of the wrong shape, ``K < 1``, NaN/Inf coordinates, an
             unknown ``backend``, ``norm`` not 1 or 2; the message names the
             argument.
-        BackendUnavailableError: ``backend="pytorch3d"`` without PyTorch3D.
+        BackendUnavailableError: ``backend="pytorch3d"`` without PyTorch3D,
+            or ``backend="numba"`` with CUDA tensors.
 
-    Memory: the reference works on blocks of the P1 x P2 distance matrix of
-    a few MiB (see ``_CHUNK_BYTES``), so large queries (65k x 65k) never
-    allocate the full matrix.
+    Memory and time: the reference works on blocks of the P1 x P2 distance
+    matrix of a few MiB (see ``_CHUNK_BYTES``), so large queries (65k x 65k)
+    never allocate the full matrix, but it takes ``O(P1 * P2)`` time.  The
+    numba backend takes ``O(P1 + P2)`` memory and, for points sampled on
+    surfaces or volumes, about ``O(P1 + P2)`` time (queries far outside the
+    reference cloud's bounding box cost more, up to ``O(P2 ** (2/3))`` each).
     """
     fn = "knn_points"
     V.check_choice(backend, "backend", KNN_BACKENDS, fn=fn)
@@ -369,8 +494,16 @@ def _knn_dispatch(
         return _knn_points_pytorch3d(
             p1, p2, lengths1, lengths2, K, return_nn, return_sorted, norm
         )
-    # "auto" and "torch": only the reference exists so far.  Faster kernels
-    # (numba on CPU, Triton on GPU) will be selected here for "auto".
+    if backend == "numba":
+        if p1.device.type != "cpu":
+            raise BackendUnavailableError(
+                f"knn_points: backend 'numba' runs on CPU tensors only, got {p1.device}; use "
+                "backend='auto' (torch on CUDA) or move the points to the CPU"
+            )
+        if p1.shape[2] <= _NUMBA_MAX_D:
+            return _knn_points_numba(p1, p2, lengths1, lengths2, K, return_nn, norm)
+    elif backend == "auto" and _numba_applicable(p1):
+        return _knn_points_numba(p1, p2, lengths1, lengths2, K, return_nn, norm)
     return _knn_points_torch(p1, p2, lengths1, lengths2, K, return_nn, return_sorted, norm)
 
 
