@@ -23,3 +23,18 @@ def cgal_data() -> Path:
             f"CGAL sample data not found at {CGAL_TARBALL} (install the Debian package libcgal-demo)"
         )
     return cgal_data_dir()
+
+
+@pytest.fixture
+def no_pytorch3d(monkeypatch):
+    """Make ``import pytorch3d`` fail for the test, as on a machine without it."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.split(".")[0] == "pytorch3d":
+            raise ImportError("no pytorch3d here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)

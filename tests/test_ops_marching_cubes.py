@@ -493,17 +493,7 @@ def test_non_finite_volume_is_an_error(backend, bad):
         marching_cubes(vox, backend=backend)
 
 
-def test_pytorch3d_backend_unavailable(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name.startswith("pytorch3d"):
-            raise ImportError("no pytorch3d here")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
+def test_pytorch3d_backend_unavailable(no_pytorch3d):
     with pytest.raises(BackendUnavailableError, match="pytorch3d"):
         marching_cubes(torch.rand(3, 3, 3), backend="pytorch3d")
 
