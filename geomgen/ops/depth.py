@@ -28,22 +28,32 @@ from typing import Any
 import torch
 
 from geomgen import _validation as V
+from geomgen.errors import InvalidInputError
 from geomgen.structures import DepthMaps, PointClouds
+from geomgen.structures.depthmaps import check_intrinsics
 
 __all__ = ["unproject_depth", "project_points"]
 
 
-def _check_pose(T: Any, n: int, dtype: torch.dtype, device: torch.device, fn: str) -> torch.Tensor:
-    """``(N, 4, 4)`` (or ``(4, 4)`` shared) affine world_from_camera, cast to ``dtype``."""
-    V.check_tensor(T, "world_from_camera", ndim=(2, 3), shape_desc="(N, 4, 4) or (4, 4)", floating=True, fn=fn)
+def _batched_matrix(T: Any, name: str, size: int, n: int, dtype: torch.dtype, device: torch.device,
+                    fn: str) -> torch.Tensor:
+    """``(N, size, size)`` (or ``(size, size)`` shared) finite matrix ``T``, cast to ``dtype``."""
+    desc = f"(N, {size}, {size}) or ({size}, {size})"
+    V.check_tensor(T, name, ndim=(2, 3), shape_desc=desc, floating=True, fn=fn)
     if T.device != device:
-        raise V.fail("world_from_camera", f"must be on device {device}, got {T.device}", fn)
+        raise V.fail(name, f"must be on device {device}, got {T.device}", fn)
     T = T.to(dtype)
     if T.dim() == 2:
-        T = T.unsqueeze(0).expand(n, 4, 4)
-    if tuple(T.shape) != (n, 4, 4):
-        raise V.fail("world_from_camera", f"must have shape ({n}, 4, 4) or (4, 4), got {tuple(T.shape)}", fn)
-    V.check_finite(T, "world_from_camera", fn=fn)
+        T = T.unsqueeze(0).expand(n, size, size)
+    if tuple(T.shape) != (n, size, size):
+        raise V.fail(name, f"must have shape ({n}, {size}, {size}) or ({size}, {size}), got {tuple(T.shape)}", fn)
+    V.check_finite(T, name, fn=fn)
+    return T
+
+
+def _check_pose(T: Any, n: int, dtype: torch.dtype, device: torch.device, fn: str) -> torch.Tensor:
+    """``(N, 4, 4)`` (or ``(4, 4)`` shared) affine world_from_camera, cast to ``dtype``."""
+    T = _batched_matrix(T, "world_from_camera", 4, n, dtype, device, fn)
     bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=dtype, device=device)
     if not bool((T.detach()[:, 3] == bottom).all()):
         raise V.fail("world_from_camera", "must have bottom row [0, 0, 0, 1] (an affine pose)", fn)
@@ -51,22 +61,12 @@ def _check_pose(T: Any, n: int, dtype: torch.dtype, device: torch.device, fn: st
 
 
 def _check_K(K: Any, n: int, dtype: torch.dtype, device: torch.device, fn: str) -> torch.Tensor:
-    """``(N, 3, 3)`` (or ``(3, 3)`` shared) intrinsics with the DepthMaps rules."""
-    V.check_tensor(K, "K", ndim=(2, 3), shape_desc="(N, 3, 3) or (3, 3)", floating=True, fn=fn)
-    if K.device != device:
-        raise V.fail("K", f"must be on device {device}, got {K.device}", fn)
-    K = K.to(dtype)
-    if K.dim() == 2:
-        K = K.unsqueeze(0).expand(n, 3, 3)
-    if tuple(K.shape) != (n, 3, 3):
-        raise V.fail("K", f"must have shape ({n}, 3, 3) or (3, 3), got {tuple(K.shape)}", fn)
-    V.check_finite(K, "K", fn=fn)
-    k = K.detach()
-    if not bool(((k[:, 0, 0] > 0) & (k[:, 1, 1] > 0)).all()):
-        raise V.fail("K", "must have fx = K[0, 0] > 0 and fy = K[1, 1] > 0", fn)
-    bottom = torch.tensor([0.0, 0.0, 1.0], dtype=dtype, device=device)
-    if not bool((k[:, 1, 0] == 0).all()) or not bool((k[:, 2] == bottom).all()):
-        raise V.fail("K", "must be upper triangular with bottom row [0, 0, 1]", fn)
+    """``(N, 3, 3)`` (or ``(3, 3)`` shared) intrinsics, checked with the :class:`DepthMaps` rules."""
+    K = _batched_matrix(K, "K", 3, n, dtype, device, fn)
+    try:
+        check_intrinsics(K.detach())
+    except InvalidInputError as exc:
+        raise V.fail("K", f"is invalid: {exc}", fn) from None
     return K
 
 

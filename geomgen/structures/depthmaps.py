@@ -41,7 +41,7 @@ __all__ = ["DepthMaps", "join_depthmaps_as_batch"]
 _SAME_SIZE = "all depth maps of a batch share one image size (stored as one (N, H, W) tensor)"
 
 
-def _check_intrinsics(k: torch.Tensor) -> None:
+def check_intrinsics(k: torch.Tensor) -> None:
     """``(N, 3, 3)`` intrinsics: finite, fx, fy > 0, K[1, 0] = 0, bottom row [0, 0, 1]."""
     check_batched(~torch.isfinite(k), "K", "contains {count} NaN/Inf entries")
     check_batched(~(k[:, 0, 0] > 0), "K", lambda i: f"fx (K[0, 0]) must be > 0, got {k[i, 0, 0].item():g}")
@@ -109,7 +109,7 @@ class DepthMaps(_DenseBatch):
             if m.device != d.device:
                 raise InvalidInputError(f"masks: on device {m.device}, expected {d.device}")
         if validate:
-            _check_intrinsics(k.detach())
+            check_intrinsics(k.detach())
             dd = d.detach()
             check_batched(
                 m & ~(torch.isfinite(dd) & (dd > 0)), "depth",
