@@ -404,3 +404,32 @@ def test_cuda_matches_cpu():
     a = voxelize(m, 16, mode="solid")
     b = voxelize(m.to("cuda"), 16, mode="solid")
     assert b.grids.device.type == "cuda" and torch.equal(a.grids, b.grids.cpu())
+
+
+def test_forked_child_voxelizes_without_numbas_thread_pool():
+    """GNU OpenMP kills a child forked after numba's pool started on its first
+    parallel region; voxelize takes its torch path there (DataLoader workers fork,
+    with torch limited to one thread, as here)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import os, torch
+        from geomgen.ops import ico_sphere, voxelize
+        mesh = ico_sphere(4)
+        ref = voxelize(mesh, 96, mode="solid").grids  # large enough to start numba's pool
+        pid = os.fork()
+        if pid == 0:
+            torch.set_num_threads(1)
+            out = voxelize(mesh, 96, mode="solid").grids
+            os._exit(0 if torch.equal(out, ref) else 3)
+        _, status = os.waitpid(pid, 0)
+        print("STATUS", status)
+        """
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ))
+    assert "STATUS 0" in res.stdout, res.stdout + res.stderr

@@ -67,11 +67,12 @@ finiteness before calling :func:`knn_search` / :func:`chamfer_nn`.
 from __future__ import annotations
 
 import math
-import os
 
 import numba
 import numpy as np
 from numba import prange
+
+from geomgen.kernels._threads import PARALLEL_MIN_WORK, use_parallel
 
 __all__ = ["build_grids", "knn_search", "chamfer_nn"]
 
@@ -524,77 +525,15 @@ def _search_par(chunk, q, qbatch, qrow, lref, K, norm, lo, hi, org, inv_h, G, ce
                       hi, org, inv_h, G, cell_off, cell_start, pt_off, sp, sidx, od, oi, big)
 
 
-#: True in a process forked after numba's thread pool was started: GNU
-#: OpenMP (numba's "omp" layer) kills such a child on its first parallel
-#: region ("fork() called from a process already using GNU OpenMP"), which
-#: is exactly what a torch DataLoader worker computing a Chamfer loss would
-#: do.  Such children use the serial kernels.
-_FORKED_AFTER_POOL = False
-
-
-def _mark_fork_child() -> None:
-    global _FORKED_AFTER_POOL
-    from numba.np.ufunc import parallel as _par
-
-    if getattr(_par, "_is_initialized", True):
-        _FORKED_AFTER_POOL = True
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_mark_fork_child)
-
-
-#: Below this much work (queries, or points to sort into grids) the serial
-#: kernels are used: a parallel region costs a few microseconds to start and,
-#: on a busy machine, waits for the slowest thread.
-PARALLEL_MIN_WORK = 4096
 #: Queries per dynamically scheduled chunk of a parallel search, so that a
 #: thread that lost its core for a while does not hold the others back.
 SEARCH_CHUNK = 1024
 
 
-def _start_pool() -> None:
-    """Start numba's thread pool, with ``OMP_WAIT_POLICY=PASSIVE`` for its
-    OpenMP runtime unless the user chose a policy.
-
-    torch ships its own GNU OpenMP runtime (``torch/lib/libgomp.so.1``) and
-    numba's "omp" layer loads the system's, so a process using both has two
-    pools (checked in ``/proc/self/maps``); by default idle OpenMP threads busy-wait for a
-    while after each parallel region, and numba's spinning workers then take
-    the cores torch's next operation wants (and the other way round).  On a
-    small or busy machine that made a Chamfer call several times slower (and
-    erratic).  libgomp reads the variable once, when it is loaded, which
-    happens here for numba's runtime (torch's is already running and keeps its
-    own setting); the variable is removed again at once.
-    """
-    from numba.np.ufunc import parallel as _par
-
-    if getattr(_par, "_is_initialized", True):
-        return
-    key = "OMP_WAIT_POLICY"
-    if key in os.environ:
-        _par._launch_threads()
-        return
-    os.environ[key] = "PASSIVE"
-    try:
-        _par._launch_threads()
-    finally:
-        os.environ.pop(key, None)
-
-
 def _use_parallel(threads: int, work: int) -> bool:
-    """Pick the parallel kernels (and set numba's thread count) or the serial ones.
-
-    ``threads`` is the caller's budget (geomgen passes ``torch.get_num_threads()``
-    so numba never runs more threads than torch is allowed to); ``<= 1``,
-    ``work < PARALLEL_MIN_WORK`` or a forked child (see
-    :data:`_FORKED_AFTER_POOL`) means serial.
-    """
-    if threads <= 1 or work < PARALLEL_MIN_WORK or _FORKED_AFTER_POOL:
-        return False
-    _start_pool()
-    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    return True
+    """Parallel or serial kernels for ``work`` queries/points with a budget of
+    ``threads`` (the shared policy of :mod:`geomgen.kernels._threads`)."""
+    return use_parallel(threads, work, PARALLEL_MIN_WORK)
 
 
 # --------------------------------------------------------------------------- #

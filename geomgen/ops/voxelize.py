@@ -459,7 +459,9 @@ def voxelize(
             boxes are closed, so a face lying on the box's boundary also marks
             the voxel just outside it when the margin is a whole number: use
             e.g. ``padding=1.5`` to be sure of one empty layer all around.
-        backend: ``"auto"``, ``"torch"`` or ``"numba"`` (CPU only).
+        backend: ``"auto"``, ``"torch"`` or ``"numba"`` (CPU only).  In a
+            process forked after numba's thread pool started (e.g. a DataLoader
+            worker) the torch path runs instead: OpenMP would kill the process.
 
     Returns:
         :class:`~geomgen.structures.Voxels` of kind ``"occupancy"``: ``grids``
@@ -498,7 +500,11 @@ def voxelize(
         raise V.fail("meshes", f"contains mesh {int(empty[0])}, which has no faces; cannot voxelize it", fn)
     if backend == "numba" and device.type != "cpu":
         raise V.fail("backend", f"'numba' needs CPU meshes, got meshes on {device}", fn)
-    use_numba = backend == "numba" or (backend == "auto" and device.type == "cpu")
+    # GNU OpenMP kills a process forked after numba's pool started (a DataLoader
+    # worker) on its first parallel region: such a process takes the torch path.
+    from geomgen.kernels._threads import forked_after_pool
+
+    use_numba = (backend == "numba" or (backend == "auto" and device.type == "cpu")) and not forked_after_pool()
     vk = verts.detach()
     if use_numba:  # one kernel signature: float64 vertices, float32 grid
         from geomgen.kernels.sample_points_numba import all_finite
@@ -571,6 +577,9 @@ def _voxelize_numba(
     grid = np.zeros((N, *res), np.float32)  # lazily zeroed pages
     # Small jobs (a few ms) run on one thread: on a busy machine each parallel
     # region can cost a scheduler tick waiting for a descheduled worker.
+    from geomgen.kernels._threads import start_pool
+
+    start_pool()  # passive OpenMP waiting, so numba's idle threads do not spin against torch's
     threads = numba.get_num_threads()
     if grid.size <= _SERIAL_VOXELS and faces.shape[0] <= _SERIAL_FACES:
         numba.set_num_threads(1)
