@@ -5,6 +5,8 @@
 * Point clouds: :func:`load_pointcloud`, :func:`save_pointcloud`
   (PLY, XYZ, PWN, NPZ; mesh files give their vertices).
 * Voxels: :func:`load_binvox`, :func:`save_binvox`.
+* Images: :func:`load_image`, :func:`save_image`, :func:`colorize_depth`,
+  :func:`image_grid` (through Pillow).
 * Converters: :func:`to_trimesh` / :func:`from_trimesh`,
   :func:`to_open3d` / :func:`from_open3d`, :func:`to_pytorch3d` /
   :func:`from_pytorch3d` (Open3D and PyTorch3D are optional).
@@ -15,6 +17,7 @@ by the functions that need them.  Every error derives from
 """
 
 from geomgen.io import binvox, converters, meshes, pointclouds
+from geomgen.io import images
 from geomgen.io.binvox import load_binvox, save_binvox
 from geomgen.io.converters import (
     from_open3d,
@@ -24,6 +27,7 @@ from geomgen.io.converters import (
     to_pytorch3d,
     to_trimesh,
 )
+from geomgen.io.images import colorize_depth, image_grid, load_image, save_image
 from geomgen.io.meshes import load_mesh, load_meshes, save_mesh
 from geomgen.io.pointclouds import load_pointcloud, save_pointcloud
 
@@ -33,3 +37,4 @@ __all__ += meshes.__all__
 __all__ += pointclouds.__all__
 __all__ += binvox.__all__
 __all__ += converters.__all__
+__all__ += images.__all__

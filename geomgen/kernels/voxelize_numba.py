@@ -31,7 +31,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["EPS", "DEGENERATE", "face_bounds", "surface_grid", "solid_fill"]
+__all__ = ["EPS", "DEGENERATE", "face_bounds", "surface_grid", "solid_fill", "ray_crossing"]
 
 #: Enlargement of every voxel box (in voxels) in the surface test, so a
 #: triangle lying exactly on a voxel face marks both neighbours despite
@@ -317,6 +317,33 @@ def _owns(e, dx, dy):  # pragma: no cover - compiled
     return dy < 0.0 or (dy == 0.0 and dx < 0.0)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def ray_crossing(u0, v0, a0, u1, v1, a1, u2, v2, a2, pu, pv):  # pragma: no cover - compiled
+    """Where the line through ``(pu, pv)`` along the ray axis crosses a
+    triangle, or NaN when it does not (shared by the solid voxelizer and
+    :mod:`geomgen.kernels.points_in_meshes_numba`).
+
+    The triangle is given projected, ``(u, v)`` across the ray and ``a``
+    along it, **counter-clockwise** in ``(u, v)`` (non-zero area).  It owns
+    ``(pu, pv)`` when every edge function is positive, a zero one deciding by
+    the top-left rule (:func:`_owns`); edge functions are evaluated in a
+    canonical vertex order, so two triangles sharing an edge see exactly
+    opposite values and a point on a shared edge or vertex of a watertight
+    mesh's projection is owned by exactly one of the triangles on each sheet
+    (the rule amounts to moving the point by ``(+e, -e^2)`` for a vanishing
+    ``e``).  Returns the ray-axis coordinate of the crossing (barycentric
+    interpolation of ``a0, a1, a2``).
+    """
+    w0 = _edge_fn(u1, v1, u2, v2, pu, pv)  # opposite v0
+    w1 = _edge_fn(u2, v2, u0, v0, pu, pv)  # opposite v1
+    w2 = _edge_fn(u0, v0, u1, v1, pu, pv)  # opposite v2
+    if _owns(w0, u2 - u1, v2 - v1) and _owns(w1, u0 - u2, v0 - v2) and _owns(w2, u1 - u0, v1 - v0):
+        ws = w0 + w1 + w2
+        if ws > 0.0:
+            return (w0 * a0 + w1 * a1 + w2 * a2) / ws
+    return np.nan
+
+
 @numba.njit(cache=True, nogil=True)
 def _project(x0, y0, z0, x1, y1, z1, x2, y2, z2, axis):  # pragma: no cover
     """(u, v, a) coordinates of the 3 vertices for ray axis ``axis``
@@ -370,24 +397,19 @@ def _face_crossings(x0, y0, z0, x1, y1, z1, x2, y2, z2, n, axis, W, H, D, base, 
         pu = iu + 0.5
         for iv in range(lov, hiv + 1):
             pv = iv + 0.5
-            w0 = _edge_fn(u1, v1, u2, v2, pu, pv)  # opposite v0
-            w1 = _edge_fn(u2, v2, u0, v0, pu, pv)  # opposite v1
-            w2 = _edge_fn(u0, v0, u1, v1, pu, pv)  # opposite v2
-            if _owns(w0, u2 - u1, v2 - v1) and _owns(w1, u0 - u2, v0 - v2) and _owns(w2, u1 - u0, v1 - v0):
-                ws = w0 + w1 + w2
-                if ws > 0.0:
-                    ac = (w0 * a0 + w1 * a1 + w2 * a2) / ws
-                    t = int(math.floor(min(max(ac + 0.5, -1.0), na + 1.0)))
-                    if t < na:
-                        if t < 0:
-                            t = 0
-                        if axis == 2:
-                            i, j, k = iu, iv, t
-                        elif axis == 1:
-                            i, j, k = iv, t, iu
-                        else:
-                            i, j, k = t, iu, iv
-                        out[base + c] = offset + ((n * D + k) * H + j) * W + i
+            ac = ray_crossing(u0, v0, a0, u1, v1, a1, u2, v2, a2, pu, pv)
+            if ac == ac:  # not NaN: the column crosses the triangle
+                t = int(math.floor(min(max(ac + 0.5, -1.0), na + 1.0)))
+                if t < na:
+                    if t < 0:
+                        t = 0
+                    if axis == 2:
+                        i, j, k = iu, iv, t
+                    elif axis == 1:
+                        i, j, k = iv, t, iu
+                    else:
+                        i, j, k = t, iu, iv
+                    out[base + c] = offset + ((n * D + k) * H + j) * W + i
             c += 1
     return cnt
 

@@ -13,6 +13,7 @@ from geomgen.ops.ico_sphere import ico_sphere
 from geomgen.ops.knn import KNN, knn_gather, knn_points
 from geomgen.ops.marching_cubes import marching_cubes
 from geomgen.ops.mesh_edges import GraphAdjacency, edges_to_adjacency, mesh_adjacency, mesh_edges
+from geomgen.ops.points_in_meshes import points_in_meshes
 from geomgen.ops.points_to_voxels import points_to_voxels
 from geomgen.ops.sample_points import sample_points_from_meshes
 from geomgen.ops.subdivide import SubdivideMeshes, subdivide_meshes
@@ -25,6 +26,7 @@ __all__ = [
     "knn_gather",
     "sample_points_from_meshes",
     "voxelize",
+    "points_in_meshes",
     "points_to_voxels",
     "cubify",
     "marching_cubes",

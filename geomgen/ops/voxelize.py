@@ -348,6 +348,23 @@ def _owns_torch(e, dx, dy):  # noqa: ANN001, ANN202 - tensors
     return (e > 0) | ((e == 0) & ((dy < 0) | ((dy == 0) & (dx < 0))))
 
 
+def _ray_crossing_torch(u0, v0, a0, u1, v1, a1, u2, v2, a2, px, py):  # noqa: ANN001, ANN202 - tensors
+    """Torch twin of :func:`geomgen.kernels.voxelize_numba.ray_crossing` for
+    counter-clockwise projected triangles (elementwise over broadcast
+    tensors): ``(hit, a)``, whether the line through ``(px, py)`` along the
+    ray axis crosses the triangle (tie rules included) and where along the
+    axis (meaningless where ``hit`` is False).  Shared with
+    :mod:`geomgen.ops.points_in_meshes`."""
+    w0 = _edge_fn_torch(u1, v1, u2, v2, px, py)
+    w1 = _edge_fn_torch(u2, v2, u0, v0, px, py)
+    w2 = _edge_fn_torch(u0, v0, u1, v1, px, py)
+    hit = _owns_torch(w0, u2 - u1, v2 - v1) & _owns_torch(w1, u0 - u2, v0 - v2) & _owns_torch(w2, u1 - u0, v1 - v0)
+    ws = w0 + w1 + w2
+    hit &= ws > 0
+    ac = (w0 * a0 + w1 * a1 + w2 * a2) / torch.where(hit, ws, torch.ones_like(ws))
+    return hit, ac
+
+
 def _parity_votes_torch(
     tris: torch.Tensor, face_mesh: torch.Tensor, res: tuple[int, int, int], N: int
 ) -> torch.Tensor:
@@ -382,17 +399,9 @@ def _parity_votes_torch(
             iu = lou[f] + r // cv[f]
             iv = lov[f] + r % cv[f]
             px, py = iu.to(torch.float64) + 0.5, iv.to(torch.float64) + 0.5
-            u0, u1, u2 = u[f, 0], u[f, 1], u[f, 2]
-            v0, v1, v2 = v[f, 0], v[f, 1], v[f, 2]
-            w0 = _edge_fn_torch(u1, v1, u2, v2, px, py)
-            w1 = _edge_fn_torch(u2, v2, u0, v0, px, py)
-            w2 = _edge_fn_torch(u0, v0, u1, v1, px, py)
-            inside = (
-                _owns_torch(w0, u2 - u1, v2 - v1) & _owns_torch(w1, u0 - u2, v0 - v2) & _owns_torch(w2, u1 - u0, v1 - v0)
+            inside, ac = _ray_crossing_torch(
+                u[f, 0], v[f, 0], a[f, 0], u[f, 1], v[f, 1], a[f, 1], u[f, 2], v[f, 2], a[f, 2], px, py
             )
-            ws = w0 + w1 + w2
-            inside &= ws > 0
-            ac = (w0 * a[f, 0] + w1 * a[f, 1] + w2 * a[f, 2]) / torch.where(inside, ws, torch.ones_like(ws))
             t = torch.floor((ac + 0.5).clamp(-1.0, na + 1.0)).long()
             inside &= t < na
             t = t.clamp(min=0)
