@@ -1,7 +1,7 @@
 """geomgen: 3D vision and generative modelling on PyTorch.
 
 The top level is light to import: submodules (``structures``, ``io``, ``ops``,
-``losses``, ``metrics``, ``render``, ``data``) load on first attribute access, and plugins load on
+``losses``, ``metrics``, ``render``, ``data``, ``nn``, ``train``) load on first attribute access, and plugins load on
 the first registry call.
 
 Registry API (torchvision-style)::
@@ -59,9 +59,11 @@ __all__ = [
     "metrics",
     "render",
     "data",
+    "nn",
+    "train",
 ]
 
-_LAZY_SUBMODULES = frozenset({"components", "structures", "io", "ops", "losses", "metrics", "render", "data"})
+_LAZY_SUBMODULES = frozenset({"components", "structures", "io", "ops", "losses", "metrics", "render", "data", "nn", "train"})
 
 
 def __getattr__(name: str) -> Any:
