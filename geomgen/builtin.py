@@ -1,4 +1,4 @@
-"""geomgen's own plugin: core metrics and the ``info``, ``compare`` and ``convert`` commands.
+"""geomgen's own plugin: core metrics, datasets and the ``info``, ``compare``, ``convert`` and ``data`` commands.
 
 It registers through exactly the hooks a third-party plugin uses (see
 :mod:`geomgen.hookspecs`); heavy modules are imported inside the functions.
@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from geomgen.components import CommandSpec, MetricSpec
+from geomgen.components import CommandSpec, DatasetSpec, MetricSpec
 from geomgen.errors import FileFormatError, InvalidInputError
 from geomgen.hookspecs import hookimpl
 
@@ -254,3 +254,99 @@ def geomgen_register_commands(register: Any) -> None:
                          configure=_configure_compare, run=_run_compare))
     register(CommandSpec(name="convert", help="convert a mesh or point cloud between file formats",
                          configure=_configure_convert, run=_run_convert))
+    register(CommandSpec(name="data", help="list, inspect, build and preview datasets (contact sheet PNG)",
+                         configure=_configure_data, run=_run_data))
+
+
+# ----------------------------------------------------------------------------- datasets
+def _accepted_keywords(cls: type) -> set[str] | None:
+    """Keyword names ``cls(...)`` accepts, following ``**kwargs`` up the base
+    classes' ``__init__``; None when some ``**kwargs`` cannot be resolved."""
+    import inspect
+
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names - {"self"}
+    return None
+
+
+def _construct(name: str, cls: type, root: Any, split: Any, config: dict[str, Any]) -> Any:
+    """``cls(root, split, **config)``, with unknown options reported as InvalidInputError."""
+    import difflib
+
+    accepted = _accepted_keywords(cls)
+    if accepted is not None:
+        unknown = sorted(set(config) - accepted)
+        if unknown:
+            hints = [m for u in unknown for m in difflib.get_close_matches(u, sorted(accepted), n=1)]
+            hint = f" (did you mean {', '.join(repr(h) for h in hints)}?)" if hints else ""
+            raise InvalidInputError(f"dataset {name!r}: unknown option(s) {unknown}{hint}; accepted: "
+                                    f"{sorted(accepted - {'root', 'split'})}")
+    return cls(root, split, **config)
+
+
+def _build_shapes(root: Any = None, split: str = "train", **config: Any) -> Any:
+    """Procedural shapes (:class:`geomgen.data.shapes.ShapesDataset`); ``root`` = cache root."""
+    from geomgen.data.shapes import ShapesDataset
+
+    return _construct("shapes", ShapesDataset, root, split, config)
+
+
+def _build_mesh_folder(root: Any = None, split: str = "all", **config: Any) -> Any:
+    """A folder of mesh files (:class:`geomgen.data.mesh_folder.MeshFolderDataset`)."""
+    from geomgen.data.mesh_folder import MeshFolderDataset
+
+    return _construct("mesh-folder", MeshFolderDataset, root, split, config)
+
+
+def _build_shapenet(root: Any = None, split: str = "train", **config: Any) -> Any:
+    """ShapeNetCore v1/v2 (:class:`geomgen.data.shapenet.ShapeNetCore`)."""
+    from geomgen.data.shapenet import ShapeNetCore
+
+    return _construct("shapenet", ShapeNetCore, root, split, config)
+
+
+def _build_r2n2(root: Any = None, split: str = "train", **config: Any) -> Any:
+    """3D-R2N2 renderings + voxels (:class:`geomgen.data.r2n2.R2N2`)."""
+    from geomgen.data.r2n2 import R2N2
+
+    return _construct("r2n2", R2N2, root, split, config)
+
+
+# the class each builder constructs, for `geomgen data --set` to route options (see geomgen.data.preview)
+_build_shapes.dataset_class = "geomgen.data.shapes:ShapesDataset"  # type: ignore[attr-defined]
+_build_mesh_folder.dataset_class = "geomgen.data.mesh_folder:MeshFolderDataset"  # type: ignore[attr-defined]
+_build_shapenet.dataset_class = "geomgen.data.shapenet:ShapeNetCore"  # type: ignore[attr-defined]
+_build_r2n2.dataset_class = "geomgen.data.r2n2:R2N2"  # type: ignore[attr-defined]
+
+
+@hookimpl
+def geomgen_register_datasets(register: Any) -> None:
+    register(DatasetSpec(name="shapes", build=_build_shapes,
+                         description="procedural shapes, 10 categories: renders, depth, masks, voxels, "
+                                     "points, occupancy (generated, cached)"))
+    register(DatasetSpec(name="mesh-folder", build=_build_mesh_folder,
+                         description="any folder of OBJ/OFF/PLY/STL meshes, sampled like 'shapes'"))
+    register(DatasetSpec(name="shapenet", build=_build_shapenet,
+                         description="ShapeNetCore v1/v2 meshes, sampled like 'shapes' (root = ShapeNetCore folder)"))
+    register(DatasetSpec(name="r2n2", build=_build_r2n2,
+                         description="3D-R2N2 renderings and 32^3 voxels of ShapeNet (root = ShapeNetRendering)"))
+
+
+# ----------------------------------------------------------------------------- data command
+def _configure_data(parser: argparse.ArgumentParser) -> None:
+    from geomgen.data.preview import configure_cli
+
+    configure_cli(parser)
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    from geomgen.data.preview import run_cli
+
+    return run_cli(args)

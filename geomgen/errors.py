@@ -21,6 +21,7 @@ __all__ = [
     "PluginConflictError",
     "UnknownComponentError",
     "PluginWarning",
+    "DatasetError",
 ]
 
 
@@ -34,6 +35,12 @@ class InvalidInputError(GeomgenError, ValueError):
     Examples: NaN/Inf coordinates, face indices that are negative or out of
     range, a ``(N, V, 2)`` tensor where ``(N, V, 3)`` is expected.
     """
+
+
+class DatasetError(InvalidInputError):
+    """A dataset cannot be served: its split is empty (no source files, or every
+    one was skipped), or a cached sample cannot be rebuilt.  The message names the
+    dataset, its root and split, and why."""
 
 
 class FileFormatError(GeomgenError, ValueError):
