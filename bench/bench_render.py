@@ -9,9 +9,9 @@ view (it fills about a third of the image).
   on Mesa's software Vulkan here); both include their per-call Python work
   (Open3D: ``setup_camera`` + render + read back; geomgen: validation, kernel,
   tensors), the scene / mesh batch is built once, outside the timing;
-* the full ``render_meshes`` (depth, mask, smooth normals, Lambert image)
-  beside Open3D's lit ``render_to_image``;
-* 24 views at 128x128 (a dataset sample) beside 24 Open3D depth renders;
+* the full ``render_meshes`` (depth, mask, smooth normals, Lambert image);
+* 24 views at 256x256 beside 24 Open3D depth renders, and at 128x128 (a
+  dataset sample; Filament allows one renderer, of one size, per process);
 * the pure-torch path (the CUDA / reference path) on the CPU, for scale.
 
 Each row times geomgen and its peer **interleaved** (one call of each per
@@ -62,7 +62,8 @@ def paired(fns: list[Callable[[], Any] | None], repeats: int) -> list[float | No
 
 
 class _Open3D:
-    """Open3D's offscreen renderer with one mesh in the scene (None if it cannot start)."""
+    """Open3D's offscreen renderer with one mesh in the scene, ``defaultUnlit``
+    material (the cheapest for depth: ``defaultLit`` takes 2-3x longer here)."""
 
     def __init__(self, verts: np.ndarray, faces: np.ndarray, size: int) -> None:
         import open3d as o3d
@@ -71,19 +72,14 @@ class _Open3D:
         self.r = o3d.visualization.rendering.OffscreenRenderer(size, size)
         self.start_ms = (time.perf_counter() - t0) * 1e3
         mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(verts), o3d.utility.Vector3iVector(faces))
-        mesh.compute_vertex_normals()
         mat = o3d.visualization.rendering.MaterialRecord()
-        mat.shader = "defaultLit"
+        mat.shader = "defaultUnlit"
         self.r.scene.add_geometry("mesh", mesh, mat)
         self.size = size
 
     def depth(self, K: np.ndarray, E: np.ndarray) -> np.ndarray:
         self.r.setup_camera(K, E, self.size, self.size)
         return np.asarray(self.r.render_to_depth_image(z_in_view_space=True))
-
-    def image(self, K: np.ndarray, E: np.ndarray) -> np.ndarray:
-        self.r.setup_camera(K, E, self.size, self.size)
-        return np.asarray(self.r.render_to_image())
 
     def close(self) -> None:
         """Free the renderer (Filament aborts if a scene still holds materials when it goes)."""
@@ -120,27 +116,27 @@ def run(repeats: int = 5) -> list[Row]:
         rows.append(Row("(Open3D renderer start-up)", o3.start_ms))
 
     first_r = first_call_ms(lambda: render_meshes(meshes, cam))
-    full = lambda: render_meshes(meshes, cam)  # noqa: E731
-    peer_img = (lambda: o3.image(K, E)) if o3 is not None else None
-    a, b = paired([full, peer_img], repeats)
-    rows.append(Row("render_meshes 256^2 (depth+normals+image)", a, "Open3D render_to_image (lit)", b, "",
-                    first_r))
+    (a,) = paired([lambda: render_meshes(meshes, cam)], repeats)
+    rows.append(Row("render_meshes 256^2 (depth+normals+image)", a, "", None, "", first_r))
 
     torch_path = lambda: rasterize_meshes(meshes, cam, backend="torch")  # noqa: E731
     (a,) = paired([torch_path], max(1, min(repeats, 3)))
     rows.append(Row("depth 256^2 armadillo (torch path, CPU)", a))
 
-    views = PerspectiveCameras.from_fov(45.0, (128, 128), orbit_poses(torch.arange(24) * 15.0, 20.0, 2.0))
+    # a dataset-like batch: 24 views of one mesh (Filament allows one renderer per process,
+    # so Open3D renders them at the same 256^2 size, one call per view; swapping materials or
+    # renderers in one process slows Filament down by orders of magnitude here)
+    views = PerspectiveCameras.from_fov(45.0, (256, 256), orbit_poses(torch.arange(24) * 15.0, 20.0, 2.0))
     Ks, Es = views.K.double().numpy(), views.camera_from_world.double().numpy()
+    batch = lambda: rasterize_meshes(meshes, views)  # noqa: E731
+    peer_b = (lambda: [o3.depth(k, e) for k, e in zip(Ks, Es)]) if o3 is not None else None
+    a, b = paired([batch, peer_b], max(1, min(repeats, 3)))
+    rows.append(Row("depth 24 views x 256^2 (numba)", a, "Open3D, 24 calls", b))
+    views = PerspectiveCameras.from_fov(45.0, (128, 128), orbit_poses(torch.arange(24) * 15.0, 20.0, 2.0))
+    (a,) = paired([lambda: rasterize_meshes(meshes, views)], max(1, min(repeats, 3)))
+    rows.append(Row("depth 24 views x 128^2 (numba)", a))
     if o3 is not None:
         o3.close()
-    o3s = _open3d(v, f.astype(np.int32), 128) if o3 is not None else None
-    batch = lambda: rasterize_meshes(meshes, views)  # noqa: E731
-    peer_b = (lambda: [o3s.depth(k, e) for k, e in zip(Ks, Es)]) if o3s is not None else None
-    a, b = paired([batch, peer_b], max(1, min(repeats, 3)))
-    rows.append(Row("depth 24 views x 128^2 (numba)", a, "Open3D, 24 calls", b))
-    if o3s is not None:
-        o3s.close()
     return rows
 
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import print_table  # noqa: E402
 
-AREAS = ["chamfer", "marching_cubes", "voxelize_sampling", "mesh_ops", "metrics"]
+AREAS = ["chamfer", "marching_cubes", "voxelize_sampling", "mesh_ops", "metrics", "render"]
 
 
 def main(argv: list[str]) -> int:

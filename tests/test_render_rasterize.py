@@ -358,7 +358,8 @@ def test_numba_matches_torch_random(seed, cull):
     verts, faces, cams = random_scene(10 + seed, F=60)
     mesh = Meshes([verts.float()], [faces])
     kw = dict(znear=0.03, zfar=2.9, cull_backfaces=cull)
-    assert_same(rasterize_meshes(mesh, cams, backend="numba", **kw), rasterize_meshes(mesh, cams, backend="torch", **kw))
+    assert_same(rasterize_meshes(mesh, cams, backend="numba", **kw),
+                rasterize_meshes(mesh, cams, backend="torch", **kw))
 
 
 @pytest.mark.parametrize("name", ["cow.off", "armadillo.off"])
@@ -379,26 +380,56 @@ def test_numba_matches_torch_real(cgal_data, name):
     assert a.mask[:2].float().mean() > 0.05 and a.mask[2].any()
 
 
-def test_threads_and_chunking_do_not_change_results(monkeypatch):
+def test_threads_bands_and_chunking_do_not_change_results(monkeypatch):
+    """Whole images per thread, row bands (few images), serial, and scratch chunking agree."""
     from geomgen.kernels import rasterize_numba as K
 
     sphere = ico_sphere(3)
     meshes = Meshes([sphere.verts_packed(), sphere.verts_packed() * 0.7], [sphere.faces_packed()] * 2)
     cams = PerspectiveCameras.from_fov(40.0, (64, 72), orbit_poses(torch.arange(4) * 80.0, 20.0, 3.0))
-    a = rasterize_meshes(meshes, cams, backend="numba")
-    with torch.no_grad():
-        torch_threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            b = rasterize_meshes(meshes, cams, backend="numba")
-        finally:
-            torch.set_num_threads(torch_threads)
-    monkeypatch.setattr(K, "_SCRATCH_BYTES", 1000)  # one image per kernel call
-    monkeypatch.setattr(K, "BAND_ROWS", 5)
-    c = rasterize_meshes(meshes, cams, backend="numba")
-    assert_same(a, b)
-    assert_same(a, c)
-    assert_same(a, rasterize_meshes(meshes, cams, backend="torch"))
+    ref = rasterize_meshes(meshes, cams, backend="torch")
+    monkeypatch.setattr(K, "use_parallel", lambda threads, work: threads > 1)  # parallel even when small
+    assert_same(rasterize_meshes(meshes, cams, backend="numba"), ref)  # 4 images >= 2 threads: per image
+    one = Meshes([sphere.verts_packed()], [sphere.faces_packed()])
+    for bands in (1, 3, 16):  # 1 image < 2 threads: row bands, faces spanning several bands
+        monkeypatch.setattr(K, "_BANDS_PER_THREAD", bands)
+        assert_same(rasterize_meshes(one, cams[1], backend="numba"), rasterize_meshes(one, cams[1], backend="torch"))
+    torch_threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # serial kernels
+        assert_same(rasterize_meshes(meshes, cams, backend="numba"), ref)
+    finally:
+        torch.set_num_threads(torch_threads)
+    # more threads than images: row bands, scratch chunked to one image per call
+    monkeypatch.setattr(K.numba, "get_num_threads", lambda: 8)
+    monkeypatch.setattr(K, "_SCRATCH_BYTES", 1000)
+    assert_same(rasterize_meshes(meshes, cams, backend="numba"), ref)
+
+
+def _render_in_child(queue) -> None:  # runs in a forked process
+    sphere = ico_sphere(2)
+    cams = PerspectiveCameras.from_fov(40.0, (64, 64), orbit_poses(torch.tensor([0.0, 50.0]), 10.0, 3.0))
+    queue.put(rasterize_meshes(sphere, cams, backend="numba").pix_to_face.numpy())  # pickled, not shared
+
+
+def test_forked_child_after_parallel_run():
+    """A DataLoader-style worker forked after numba's pool started renders serially instead of dying."""
+    import multiprocessing as mp
+
+    from geomgen.kernels._threads import start_pool
+
+    start_pool()
+    sphere = ico_sphere(2)
+    cams = PerspectiveCameras.from_fov(40.0, (64, 64), orbit_poses(torch.tensor([0.0, 50.0]), 10.0, 3.0))
+    want = rasterize_meshes(sphere, cams, backend="numba").pix_to_face  # parallel in this process
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_render_in_child, args=(queue,))
+    proc.start()
+    got = queue.get(timeout=60)
+    proc.join(timeout=60)
+    assert proc.exitcode == 0
+    np.testing.assert_array_equal(got, want.numpy())
 
 
 # --------------------------------------------------------------------------- errors

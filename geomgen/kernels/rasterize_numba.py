@@ -35,14 +35,15 @@ Candidate pixels of a face are its clipped polygon's projected bounding box
 (vertices in front of ``znear`` plus the edges' crossings of ``z = znear``),
 widened by :data:`BOX_SLACK` pixels; the edge functions decide.
 
-Passes: camera-frame vertices and their projections, then each face's
-candidate box, then a counting sort of the faces into row bands of at most
-:data:`BAND_ROWS` rows (a face goes to every band its box meets, bins keep
-face order), then one task per (image, band) draws its bin into rows only it
-writes (no atomics; a face's edge setup is redone in each band it spans,
-which is rare).  Every pass runs in parallel (chunks of vertices/faces,
-images, bands).  Small jobs, a thread budget of 1 and processes forked after numba's
-pool started run the same code serially (:mod:`geomgen.kernels._threads`).
+Passes per image: camera-frame vertices and their projections, each face's
+candidate box, then the faces are drawn in order.  Parallelism (no atomics):
+with at least as many images as threads, each thread draws whole images with
+its own scratch; with fewer, every pass runs in parallel over chunks of
+vertices / faces, the faces are binned (counting sort, face order kept) into
+row bands their boxes meet, and one task per (image, band) draws its bin into
+rows only it writes (a face's edge setup is redone in each band it spans,
+which is rare).  A thread budget of 1, small jobs and processes forked after
+numba's pool started run serially (:mod:`geomgen.kernels._threads`).
 """
 
 from __future__ import annotations
@@ -64,14 +65,11 @@ BOX_SLACK = 1e-3
 _CHUNK = 4096
 #: Scratch memory (bytes) per kernel call; larger batches are split by images.
 _SCRATCH_BYTES = 1 << 26
-#: Most rows per band: a band's z-buffer, face indices and barycentrics
-#: (40 bytes per pixel) stay in the L2 cache while its faces are drawn.
-BAND_ROWS = 16
 #: Row bands per thread for one image (load balance across uneven rows).
 _BANDS_PER_THREAD = 4
 #: Fewest rows per band.
 _MIN_BAND_ROWS = 4
-_EMPTY = 1 << 30
+_EMPTY = np.int32(1 << 30)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -289,6 +287,25 @@ def _bin_range(k0, k1, fo, fbox, bh, nbands, counts, bin_off, bin_faces, fill): 
                 counts[k, j] += 1
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _clear_rows(b, r0, r1, W, p2f, zbuf, bary):  # pragma: no cover - compiled
+    for v in range(r0, r1):
+        for u in range(W):
+            zbuf[b, v, u] = math.inf
+            p2f[b, v, u] = -1
+            bary[b, v, u, 0] = 0.0
+            bary[b, v, u, 1] = 0.0
+            bary[b, v, u, 2] = 0.0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _finish_rows(b, r0, r1, W, p2f, zbuf):  # pragma: no cover - compiled
+    for v in range(r0, r1):
+        for u in range(W):
+            if p2f[b, v, u] < 0:
+                zbuf[b, v, u] = 0.0
+
+
 @numba.njit(cache=True, nogil=True)
 def _raster_range(t0, t1, nbands, bh, fo, ffirst, img_mesh, b0, H, W, znear, zfar, cull, intr, pv,
                   fbox, bin_off, bin_faces, p2f, zbuf, bary):  # pragma: no cover - compiled
@@ -301,13 +318,7 @@ def _raster_range(t0, t1, nbands, bh, fo, ffirst, img_mesh, b0, H, W, znear, zfa
         r1 = min(H, r0 + bh)
         if r0 >= r1:
             continue
-        for v in range(r0, r1):
-            for u in range(W):
-                zbuf[b, v, u] = math.inf
-                p2f[b, v, u] = -1
-                bary[b, v, u, 0] = 0.0
-                bary[b, v, u, 1] = 0.0
-                bary[b, v, u, 2] = 0.0
+        _clear_rows(b, r0, r1, W, p2f, zbuf, bary)
         fbase = ffirst[img_mesh[b]] - fo[k]
         for i in range(bin_off[t], bin_off[t + 1]):
             q = bin_faces[i]
@@ -315,15 +326,13 @@ def _raster_range(t0, t1, nbands, bh, fo, ffirst, img_mesh, b0, H, W, znear, zfa
             vhi = min(fbox[q, 3], r1 - 1)
             _raster_face(b, fbase + q, fbox[q, 4], fbox[q, 5], fbox[q, 6], fbox[q, 0], fbox[q, 1], vlo, vhi,
                          pv, intr, znear, zfar, cull, p2f, zbuf, bary)
-        for v in range(r0, r1):
-            for u in range(W):
-                if p2f[b, v, u] < 0:
-                    zbuf[b, v, u] = 0.0
+        _finish_rows(b, r0, r1, W, p2f, zbuf)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _run_par(verts, faces, vfirst, ffirst, img_mesh, b0, vo, fo, cam, intr, H, W, znear, zfar, cull,
-             nbands, bh, pv, fbox, p2f, zbuf, bary):  # pragma: no cover - compiled
+def _run_bands(verts, faces, vfirst, ffirst, img_mesh, b0, vo, fo, cam, intr, H, W, znear, zfar, cull,
+               nbands, bh, pv, fbox, p2f, zbuf, bary):  # pragma: no cover - compiled
+    """A few images, each split into row bands: every pass in parallel."""
     nv = vo[vo.shape[0] - 1]
     for c in prange((nv + _CHUNK - 1) // _CHUNK):
         _verts_range(c * _CHUNK, min(nv, (c + 1) * _CHUNK), vo, verts, vfirst, img_mesh, b0, cam, intr,
@@ -348,20 +357,50 @@ def _run_par(verts, faces, vfirst, ffirst, img_mesh, b0, vo, fo, cam, intr, H, W
 
 
 @numba.njit(cache=True, nogil=True)
-def _run_ser(verts, faces, vfirst, ffirst, img_mesh, b0, vo, fo, cam, intr, H, W, znear, zfar, cull,
-             nbands, bh, pv, fbox, p2f, zbuf, bary):  # pragma: no cover - compiled
-    _verts_range(0, vo[vo.shape[0] - 1], vo, verts, vfirst, img_mesh, b0, cam, intr, znear, pv)
-    _boxes_range(0, fo[fo.shape[0] - 1], fo, vo, faces, vfirst, ffirst, img_mesh, b0, intr, H, W, znear,
-                 zfar, pv, fbox)
-    n_img = fo.shape[0] - 1
-    counts = np.empty((n_img, nbands), np.int64)
-    bin_off = np.zeros(n_img * nbands + 1, np.int64)
-    _bin_range(0, n_img, fo, fbox, bh, nbands, counts, bin_off, np.empty(0, np.int64), False)
-    bin_off[1:] = np.cumsum(counts.ravel())
-    bin_faces = np.empty(bin_off[n_img * nbands], np.int64)
-    _bin_range(0, n_img, fo, fbox, bh, nbands, counts, bin_off, bin_faces, True)
-    _raster_range(0, n_img * nbands, nbands, bh, fo, ffirst, img_mesh, b0, H, W, znear, zfar, cull, intr, pv,
-                  fbox, bin_off, bin_faces, p2f, zbuf, bary)
+def _one_image(b, verts, faces, vfirst, nverts, ffirst, nfaces, img_mesh, cam, intr, H, W, znear, zfar, cull,
+               pv, fbox, p2f, zbuf, bary):  # pragma: no cover - compiled
+    """Image ``b`` from start to end on this thread, scratch rows from 0."""
+    m = img_mesh[b]
+    nv = nverts[m]
+    nf = nfaces[m]
+    vo = np.empty(2, np.int64)
+    vo[0] = 0
+    vo[1] = nv
+    fo = np.empty(2, np.int64)
+    fo[0] = 0
+    fo[1] = nf
+    _verts_range(0, nv, vo, verts, vfirst, img_mesh, b, cam, intr, znear, pv)
+    _boxes_range(0, nf, fo, vo, faces, vfirst, ffirst, img_mesh, b, intr, H, W, znear, zfar, pv, fbox)
+    _clear_rows(b, 0, H, W, p2f, zbuf, bary)
+    fbase = ffirst[m]
+    for q in range(nf):
+        vlo = fbox[q, 2]
+        vhi = fbox[q, 3]
+        if vlo > vhi or fbox[q, 0] > fbox[q, 1]:
+            continue
+        _raster_face(b, fbase + q, fbox[q, 4], fbox[q, 5], fbox[q, 6], fbox[q, 0], fbox[q, 1], vlo, vhi,
+                     pv, intr, znear, zfar, cull, p2f, zbuf, bary)
+    _finish_rows(b, 0, H, W, p2f, zbuf)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _run_images_par(verts, faces, vfirst, nverts, ffirst, nfaces, img_mesh, cam, intr, H, W, znear, zfar, cull,
+                    pv, fbox, p2f, zbuf, bary):  # pragma: no cover - compiled
+    """Many images: worker slot w draws images w, w + T, ... with its own scratch pv[w], fbox[w]."""
+    T = pv.shape[0]
+    B = img_mesh.shape[0]
+    for w in prange(T):
+        for b in range(w, B, T):
+            _one_image(b, verts, faces, vfirst, nverts, ffirst, nfaces, img_mesh, cam, intr, H, W, znear, zfar,
+                       cull, pv[w], fbox[w], p2f, zbuf, bary)
+
+
+@numba.njit(cache=True, nogil=True)
+def _run_images_ser(verts, faces, vfirst, nverts, ffirst, nfaces, img_mesh, cam, intr, H, W, znear, zfar, cull,
+                    pv, fbox, p2f, zbuf, bary):  # pragma: no cover - compiled
+    for b in range(img_mesh.shape[0]):
+        _one_image(b, verts, faces, vfirst, nverts, ffirst, nfaces, img_mesh, cam, intr, H, W, znear, zfar,
+                   cull, pv[0], fbox[0], p2f, zbuf, bary)
 
 
 def rasterize(
@@ -409,35 +448,43 @@ def rasterize(
     nf_img = nfaces[img_mesh]
     work = int(nf_img.sum()) + B * H * W
     parallel = use_parallel(threads, work)
-    cost = nv_img * 40 + nf_img * 56 + 1
-    start = 0
-    while start < B:  # chunks of images whose scratch fits the budget
-        csum = np.cumsum(cost[start:])
-        stop = start + max(1, int(np.searchsorted(csum, _SCRATCH_BYTES, side="right")))
-        n_img = stop - start
-        vo = np.zeros(n_img + 1, np.int64)
-        np.cumsum(nv_img[start:stop], out=vo[1:])
-        fo = np.zeros(n_img + 1, np.int64)
-        np.cumsum(nf_img[start:stop], out=fo[1:])
-        pv = np.empty((int(vo[-1]), 5), np.float64)
-        fbox = np.empty((int(fo[-1]), 7), np.int64)
-        # bands of at most BAND_ROWS rows (their z-buffer stays in cache),
-        # and enough of them to balance the threads
-        nb = -(-H // BAND_ROWS)
-        if parallel:
-            nb = max(nb, min(-(-threads * _BANDS_PER_THREAD // n_img), H // _MIN_BAND_ROWS))
-        bh = -(-H // nb)
-        nb = -(-H // bh)
-        args = (verts, faces, vfirst, ffirst, img_mesh, start, vo, fo, cam, intr, H, W, float(znear),
-                float(zfar), bool(cull), nb, bh, pv, fbox, p2f, zbuf, bary)
-        if parallel:
-            old = numba.get_parallel_chunksize()
-            numba.set_parallel_chunksize(1)  # dynamically scheduled bands
-            try:
-                _run_par(*args)
-            finally:
-                numba.set_parallel_chunksize(old)
-        else:
-            _run_ser(*args)
-        start = stop
+    znear, zfar, cull = float(znear), float(zfar), bool(cull)
+    if not parallel:  # never touch numba's thread pool here (a forked worker may be running us)
+        pv = np.empty((1, max(1, int(nv_img.max())), 5), np.float64)
+        fbox = np.empty((1, max(1, int(nf_img.max())), 7), np.int32)
+        _run_images_ser(verts, faces, vfirst, nverts, ffirst, nfaces, img_mesh, cam, intr, H, W, znear, zfar,
+                        cull, pv, fbox, p2f, zbuf, bary)
+        return p2f, zbuf, bary
+    T = numba.get_num_threads()  # set by use_parallel
+    old = numba.get_parallel_chunksize()
+    numba.set_parallel_chunksize(1)  # dynamically scheduled tasks
+    try:
+        if B >= T:
+            # whole images per thread, scratch per worker slot
+            pv = np.empty((T, max(1, int(nv_img.max())), 5), np.float64)
+            fbox = np.empty((T, max(1, int(nf_img.max())), 7), np.int32)
+            _run_images_par(verts, faces, vfirst, nverts, ffirst, nfaces, img_mesh, cam, intr, H, W, znear, zfar,
+                            cull, pv, fbox, p2f, zbuf, bary)
+            return p2f, zbuf, bary
+        # fewer images than threads: split each image into row bands
+        cost = nv_img * 40 + nf_img * 28 + 1
+        start = 0
+        while start < B:  # chunks of images whose scratch fits the budget
+            csum = np.cumsum(cost[start:])
+            stop = start + max(1, int(np.searchsorted(csum, _SCRATCH_BYTES, side="right")))
+            n_img = stop - start
+            vo = np.zeros(n_img + 1, np.int64)
+            np.cumsum(nv_img[start:stop], out=vo[1:])
+            fo = np.zeros(n_img + 1, np.int64)
+            np.cumsum(nf_img[start:stop], out=fo[1:])
+            pv = np.empty((int(vo[-1]), 5), np.float64)
+            fbox = np.empty((int(fo[-1]), 7), np.int32)
+            nb = max(1, min(-(-T * _BANDS_PER_THREAD // n_img), H // _MIN_BAND_ROWS))
+            bh = -(-H // nb)
+            nb = -(-H // bh)
+            _run_bands(verts, faces, vfirst, ffirst, img_mesh, start, vo, fo, cam, intr, H, W, znear, zfar, cull,
+                       nb, bh, pv, fbox, p2f, zbuf, bary)
+            start = stop
+    finally:
+        numba.set_parallel_chunksize(old)
     return p2f, zbuf, bary

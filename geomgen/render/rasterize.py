@@ -47,7 +47,6 @@ from typing import Any, NamedTuple
 import torch
 
 from geomgen import _validation as V
-from geomgen.kernels.rasterize_numba import BOX_SLACK
 from geomgen.render.cameras import PerspectiveCameras
 
 __all__ = ["Fragments", "rasterize_meshes", "RASTERIZE_BACKENDS"]
@@ -237,6 +236,8 @@ def _last_px(hi: torch.Tensor, n: int) -> torch.Tensor:
 
 def _rasterize_torch(a: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(pix_to_face (B, H, W) int64, zbuf (B, H, W) float64, bary (B, H, W, 3) float64)."""
+    from geomgen.kernels.rasterize_numba import BOX_SLACK  # the kernels' candidate-box slack
+
     verts, faces, img_mesh = a["verts"], a["faces"], a["img_mesh"]
     cam, intr, H, W = a["cam"], a["intr"], a["H"], a["W"]
     znear, zfar, cull, dev = a["znear"], a["zfar"], a["cull"], a["device"]

@@ -141,10 +141,16 @@ def shade_lambert(
     amb = V.check_float(ambient, "ambient", nonnegative=True, fn=fn)
     dif = V.check_float(diffuse, "diffuse", nonnegative=True, fn=fn)
     bg = _rgb(background, "background", fn, normals.device)
-    ndotl = (normals * light_directions.to(normals.dtype)).sum(-1).clamp(min=0)
-    lit = (albedo.to(normals.dtype) * (amb + dif * ndotl).unsqueeze(-1)).clamp(0.0, 1.0).to(torch.float32)
+    lit = _lambert(normals, albedo, light_directions.expand_as(normals), amb, dif)
     img = torch.where(mask.unsqueeze(-1), lit, bg.expand_as(lit))
     return img.permute(0, 3, 1, 2).contiguous()
+
+
+def _lambert(n: torch.Tensor, albedo: torch.Tensor, light: torch.Tensor, ambient: float,
+             diffuse: float) -> torch.Tensor:
+    """``clamp(albedo * (ambient + diffuse * max(0, n . l)), 0, 1)`` as float32 (``(..., 3)`` inputs)."""
+    ndotl = (n * light.to(n.dtype)).sum(-1).clamp(min=0)
+    return (albedo.to(n.dtype) * (ambient + diffuse * ndotl).unsqueeze(-1)).clamp(0.0, 1.0).to(torch.float32)
 
 
 def _rgb(value: Any, name: str, fn: str, device: torch.device) -> torch.Tensor:
@@ -236,68 +242,75 @@ def render_meshes(
     """
     fn = "render_meshes"
     V.check_bool(smooth, "smooth", fn=fn)
+    amb = V.check_float(ambient, "ambient", nonnegative=True, fn=fn)
+    dif = V.check_float(diffuse, "diffuse", nonnegative=True, fn=fn)
     frags = rasterize_meshes(meshes, cameras, znear=znear, zfar=zfar, cull_backfaces=cull_backfaces,
-                             backend=backend)
+                             backend=backend)  # validates meshes and cameras first
     M, B = len(meshes), len(cameras)
-    verts = meshes.verts_packed()
-    device = verts.device
+    H, W = cameras.image_size
+    device = frags.zbuf.device
     dtype = frags.zbuf.dtype
     per_mesh, per_vertex = _face_colors(meshes, colors, M, fn, dtype, device)
     bg = _rgb(background, "background", fn, device)
+    light = None if light_direction is None else _light(light_direction, B, fn, dtype, device)
     mask = frags.mask
+
+    # everything below is computed for the covered pixels only
+    sel = mask.reshape(-1).nonzero().squeeze(1)
+    face = frags.pix_to_face.reshape(-1)[sel]
+    bary = frags.bary.reshape(-1, 3)[sel]
+    img = torch.div(sel, H * W, rounding_mode="floor")
+    rem = sel - img * (H * W)
+    v = torch.div(rem, W, rounding_mode="floor")
+    u = rem - v * W
+    # unit directions from the surface points back to the camera (against each pixel's ray), world frame
+    K = cameras.K.to(dtype)[img]
+    R = cameras.world_from_camera.to(dtype)[img, :3, :3]
+    yn = (v.to(dtype) + 0.5 - K[:, 1, 2]) / K[:, 1, 1]
+    xn = (u.to(dtype) + 0.5 - K[:, 0, 2] - K[:, 0, 1] * yn) / K[:, 0, 0]
+    ray = torch.stack([xn, yn, torch.ones_like(xn)], dim=1)
+    to_cam = -(R @ ray.unsqueeze(2)).squeeze(2)
+    to_cam = to_cam / to_cam.norm(dim=1, keepdim=True)
+
     faces = meshes.faces_packed()
-    p2f = frags.pix_to_face
-    idx = p2f.clamp(min=0)
-
-    # unit directions from each pixel's surface point back to the camera, world frame
-    H, W = cameras.image_size
-    K = cameras.K.to(dtype)
-    pose = cameras.world_from_camera.to(dtype)
-    vv, uu = torch.meshgrid(torch.arange(H, dtype=dtype, device=device) + 0.5,
-                            torch.arange(W, dtype=dtype, device=device) + 0.5, indexing="ij")
-    yn = (vv[None] - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None]
-    xn = (uu[None] - K[:, 0, 2, None, None] - K[:, 0, 1, None, None] * yn) / K[:, 0, 0, None, None]
-    ray = torch.stack([xn, yn, torch.ones_like(xn)], dim=-1)  # (B, H, W, 3) camera frame
-    to_cam = -torch.einsum("bij,bhwj->bhwi", pose[:, :3, :3], ray)
-    to_cam = to_cam / to_cam.norm(dim=-1, keepdim=True)
-
-    fnorm = meshes.faces_normals_packed().to(dtype)
-    if fnorm.shape[0]:
-        face_n = fnorm[idx]  # (B, H, W, 3) geometric normals of the visible faces
-    else:
-        face_n = torch.zeros(B, H, W, 3, dtype=dtype, device=device)
-    facing = torch.where((face_n * to_cam).sum(-1) < 0, -1.0, 1.0).to(dtype)
-    if smooth and faces.shape[0]:
-        vn = meshes.verts_normals_packed().to(dtype)[faces]  # (F, 3, 3)
-        n = interpolate_face_attributes(p2f, frags.bary, vn)
-        length = n.norm(dim=-1, keepdim=True)
+    face_n = meshes.faces_normals_packed().to(dtype)[face]  # geometric normals of the visible faces
+    if smooth:
+        vn = meshes.verts_normals_packed().to(dtype)[faces[face]]  # (P, 3, 3)
+        n = (bary.unsqueeze(2) * vn).sum(1)
+        length = n.norm(dim=1, keepdim=True)
         n = torch.where(length > 1e-12, n / length.clamp(min=1e-12), face_n)
     else:
         n = face_n
-    n = n * facing.unsqueeze(-1) * mask.unsqueeze(-1).to(dtype)
-
-    if light_direction is None:
-        light = to_cam
-    else:
-        ld = light_direction if isinstance(light_direction, torch.Tensor) else torch.as_tensor(
-            light_direction, dtype=dtype)
-        V.check_tensor(ld, "light_direction", ndim=(1, 2), shape_desc="(3,) or (B, 3)", floating=True, fn=fn)
-        ld = ld.to(device, dtype)
-        if ld.dim() == 1:
-            ld = ld.unsqueeze(0).expand(B, -1)
-        if tuple(ld.shape) != (B, 3):
-            raise V.fail("light_direction", f"must have shape (3,) or ({B}, 3), got {tuple(ld.shape)}", fn)
-        V.check_finite(ld, "light_direction", fn=fn)
-        ln = ld.norm(dim=1, keepdim=True)
-        if bool((ln <= 0).any()):
-            raise V.fail("light_direction", "must be non-zero", fn)
-        light = ld / ln
-
-    img_mesh = torch.arange(B, device=device) // (B // M)
+    facing = torch.where((face_n * to_cam).sum(1) < 0, -1.0, 1.0).to(dtype)  # two-sided
+    n = n * facing.unsqueeze(1)
+    l_dir = to_cam if light is None else light[img]
     if per_vertex is not None:
-        albedo = interpolate_face_attributes(p2f, frags.bary, per_vertex)
+        albedo = (bary.unsqueeze(2) * per_vertex[face]).sum(1)
     else:
         assert per_mesh is not None
-        albedo = per_mesh[img_mesh][:, None, None, :].expand(B, H, W, 3)
-    image = shade_lambert(n, albedo, light, mask, ambient=ambient, diffuse=diffuse, background=bg)
-    return RenderResult(image, frags.zbuf, mask, n, frags)
+        albedo = per_mesh[torch.div(img, B // M, rounding_mode="floor")]
+    lit = _lambert(n, albedo, l_dir, amb, dif)
+
+    image = bg.reshape(1, 3).expand(B * H * W, 3).clone()
+    image[sel] = lit
+    normals = torch.zeros(B * H * W, 3, dtype=dtype, device=device)
+    normals[sel] = n
+    image = image.reshape(B, H, W, 3).permute(0, 3, 1, 2).contiguous()
+    return RenderResult(image, frags.zbuf, mask, normals.reshape(B, H, W, 3), frags)
+
+
+def _light(light_direction: Any, B: int, fn: str, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``(B, 3)`` unit light directions from a ``(3,)`` or ``(B, 3)`` argument."""
+    ld = light_direction if isinstance(light_direction, torch.Tensor) else torch.as_tensor(
+        light_direction, dtype=dtype)
+    V.check_tensor(ld, "light_direction", ndim=(1, 2), shape_desc="(3,) or (B, 3)", floating=True, fn=fn)
+    ld = ld.to(device, dtype)
+    if ld.dim() == 1:
+        ld = ld.unsqueeze(0).expand(B, -1)
+    if tuple(ld.shape) != (B, 3):
+        raise V.fail("light_direction", f"must have shape (3,) or ({B}, 3), got {tuple(ld.shape)}", fn)
+    V.check_finite(ld, "light_direction", fn=fn)
+    ln = ld.norm(dim=1, keepdim=True)
+    if bool((ln <= 0).any()):
+        raise V.fail("light_direction", "must be non-zero", fn)
+    return ld / ln
