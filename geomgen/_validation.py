@@ -254,3 +254,18 @@ def check_bool(value: Any, name: str, *, fn: str | None = None) -> bool:
     if not isinstance(value, bool):
         raise fail(name, f"must be True or False, got {value!r}", fn)
     return value
+
+
+def check_meshes(meshes: Any, methods: Sequence[str], *, name: str = "meshes", fn: str | None = None) -> None:
+    """Require a :class:`~geomgen.structures.Meshes`-like batch: every name in
+    ``methods`` must be a callable attribute (duck typing, so wrappers work).
+
+    Raises:
+        InvalidInputError: naming ``name``, the type received and the missing methods.
+    """
+    missing = [m for m in methods if not callable(getattr(meshes, m, None))]
+    if missing:
+        raise fail(
+            name, f"must be a geomgen.structures.Meshes batch, got {type(meshes).__name__} "
+            f"(missing {', '.join(missing)})", fn,
+        )

@@ -48,9 +48,7 @@ _MESH_METHODS = (
 
 
 def _check_meshes(meshes: Any, fn: str) -> None:
-    missing = [m for m in _MESH_METHODS if not callable(getattr(meshes, m, None))]
-    if missing:
-        raise V.fail("meshes", f"must be a geomgen.structures.Meshes, got {type(meshes).__name__}", fn)
+    V.check_meshes(meshes, _MESH_METHODS, fn=fn)
 
 
 def _rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

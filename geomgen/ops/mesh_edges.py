@@ -46,11 +46,7 @@ _MESH_METHODS = (
 
 
 def _check_meshes(meshes: Any, fn: str) -> None:
-    missing = [m for m in _MESH_METHODS if not callable(getattr(meshes, m, None))]
-    if missing:
-        raise V.fail(
-            "meshes", f"must be a geomgen.structures.Meshes, got {type(meshes).__name__}", fn
-        )
+    V.check_meshes(meshes, _MESH_METHODS, fn=fn)
 
 
 def mesh_edges(meshes: Any, view: str = "packed") -> torch.Tensor | list[torch.Tensor]:

@@ -114,12 +114,7 @@ def _points_in_meshes(
     """:func:`points_in_meshes` plus, with ``full``, the three parities of
     every point (uint8, bit ``a`` = ray towards ``-a``; same layout)."""
     fn = "points_in_meshes"
-    missing = [m for m in _MESH_METHODS if not callable(getattr(meshes, m, None))]
-    if missing:
-        raise V.fail(
-            "meshes", f"must be a geomgen.structures.Meshes batch, got {type(meshes).__name__} "
-            f"(missing {', '.join(missing)})", fn,
-        )
+    V.check_meshes(meshes, _MESH_METHODS, fn=fn)
     V.check_choice(backend, "backend", POINTS_IN_MESHES_BACKENDS, fn=fn)
     N = len(meshes)
     verts = meshes.verts_packed()

@@ -102,14 +102,7 @@ def sample_points_from_meshes(
             unknown ``backend`` or ``"numba"`` for non-CPU meshes.
     """
     fn = "sample_points_from_meshes"
-    missing = [m for m in _MESH_METHODS if not callable(getattr(meshes, m, None))]
-    if missing:
-        raise V.fail(
-            "meshes",
-            f"must be a geomgen.structures.Meshes batch, got {type(meshes).__name__} "
-            f"(missing {', '.join(missing)})",
-            fn,
-        )
+    V.check_meshes(meshes, _MESH_METHODS, fn=fn)
     S = V.check_int(num_samples, "num_samples", min_value=1, fn=fn)
     V.check_bool(return_normals, "return_normals", fn=fn)
     V.check_bool(return_textures, "return_textures", fn=fn)

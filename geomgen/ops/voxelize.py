@@ -489,12 +489,7 @@ def voxelize(
             unknown ``mode`` or ``backend``.
     """
     fn = "voxelize"
-    missing = [m for m in _MESH_METHODS if not callable(getattr(meshes, m, None))]
-    if missing:
-        raise V.fail(
-            "meshes", f"must be a geomgen.structures.Meshes batch, got {type(meshes).__name__} "
-            f"(missing {', '.join(missing)})", fn,
-        )
+    V.check_meshes(meshes, _MESH_METHODS, fn=fn)
     V.check_choice(mode, "mode", VOXELIZE_MODES, fn=fn)
     V.check_choice(backend, "backend", VOXELIZE_BACKENDS, fn=fn)
     N = len(meshes)

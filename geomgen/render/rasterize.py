@@ -91,10 +91,7 @@ class Fragments(NamedTuple):
 def _prepare(meshes: Any, cameras: Any, znear: Any, zfar: Any, cull_backfaces: Any, backend: Any,
              fn: str) -> dict[str, Any]:
     """Check the arguments; return the packed mesh/camera tensors the backends use."""
-    missing = [m for m in _MESH_METHODS if not callable(getattr(meshes, m, None))]
-    if missing:
-        raise V.fail("meshes", f"must be a geomgen.structures.Meshes batch, got {type(meshes).__name__} "
-                     f"(missing {', '.join(missing)})", fn)
+    V.check_meshes(meshes, _MESH_METHODS, fn=fn)
     if not isinstance(cameras, PerspectiveCameras):
         raise V.fail("cameras", f"must be a geomgen.render.PerspectiveCameras, got {type(cameras).__name__}", fn)
     V.check_choice(backend, "backend", RASTERIZE_BACKENDS, fn=fn)
