@@ -56,7 +56,7 @@ from geomgen.data.cache import SampleCache
 from geomgen.data.pipeline import SampleConfig, build_sample, derive_seed, normalize_mesh
 from geomgen.errors import DatasetError, GeomgenError, InvalidInputError
 
-__all__ = ["MeshRecord", "MeshSampleDataset", "SPLITS", "hash_split"]
+__all__ = ["MeshRecord", "MeshSampleDataset", "MeshFileDataset", "SPLITS", "hash_split", "file_fingerprint", "warn_skipped"]
 
 #: The named splits; ``"all"`` selects their union.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -89,6 +89,31 @@ def hash_split(key: str, splits: tuple[float, float, float]) -> str:
     """
     u = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") / 2.0**64
     return "train" if u < splits[0] else "val" if u < splits[0] + splits[1] else "test"
+
+
+def file_fingerprint(*paths: Any) -> list[int] | None:
+    """``[size, mtime_ns, ...]`` of every file in ``paths`` (a JSON-able source
+    identity for :meth:`MeshSampleDataset.record_fingerprint`), or None when one
+    of them is missing, unreadable or not a path."""
+    out: list[int] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except (OSError, TypeError):
+            return None
+        out += [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def warn_skipped(
+    what: str, skipped: Sequence[tuple[str, str]], kept: int, *, noun: str = "item", stacklevel: int = 3
+) -> None:
+    """The one warning of a dataset scan: every skipped ``(item, reason)`` on its
+    own line, then the counts.  Nothing when ``skipped`` is empty."""
+    if skipped:
+        listing = "\n".join(f"  {item}: {reason}" for item, reason in skipped)
+        warnings.warn(f"{what}: skipped {len(skipped)} {noun}(s):\n{listing}\n{len(skipped)} skipped, {kept} kept",
+                      stacklevel=stacklevel)
 
 
 def _check_splits(splits: Any, fn: str) -> tuple[float, float, float]:
@@ -180,13 +205,8 @@ class MeshSampleDataset(torch.utils.data.Dataset):
         )
         self.skipped.extend(failed)
         self._warned_reads: set[str] = set()
-        if self.skipped:
-            listing = "\n".join(f"  {item}: {reason}" for item, reason in self.skipped)
-            warnings.warn(
-                f"{self.name} dataset ({self._where()}, split {split!r}): skipped {len(self.skipped)} item(s):\n"
-                f"{listing}\n{len(self.skipped)} skipped, {len(self.records)} kept",
-                stacklevel=3,
-            )
+        warn_skipped(f"{self.name} dataset ({self._where()}, split {split!r})", self.skipped, len(self.records),
+                     stacklevel=4)
         if not self.records:
             if not scanned:
                 why = "no shapes were found" + ("" if not self.skipped else " that could be used (see the warning)")
@@ -320,3 +340,23 @@ class MeshSampleDataset(torch.utils.data.Dataset):
             "view": self.view, "config": self.config.to_dict(), "cache": str(self.cache.path),
             "cache_bytes": self.cache.size_bytes,
         }
+
+
+class MeshFileDataset(MeshSampleDataset):
+    """A :class:`MeshSampleDataset` whose records' ``source`` is the path of a
+    mesh file: meshes are read with :func:`geomgen.io.load_mesh` and each cached
+    sample is tied to its file's ``[size, mtime_ns]``, so an edited file is
+    rebuilt (and a broken one retried) on its own."""
+
+    def load_mesh(self, record: MeshRecord) -> tuple[torch.Tensor, torch.Tensor]:
+        """``verts (V, 3)`` and ``faces (F, 3)`` of the file in its own coordinates
+        (the base normalises).  Raises the errors of :func:`geomgen.io.load_mesh`
+        for broken files (no faces, out-of-range indices, NaN, truncated)."""
+        from geomgen.io import load_mesh
+
+        mesh = load_mesh(record.source)
+        return mesh.verts_list()[0], mesh.faces_list()[0]
+
+    def record_fingerprint(self, record: MeshRecord) -> Any:
+        """``[size, mtime_ns]`` of the record's file (None when it is gone)."""
+        return file_fingerprint(record.source)

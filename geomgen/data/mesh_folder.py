@@ -31,9 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-import torch
-
-from geomgen.data.base import MeshRecord, MeshSampleDataset
+from geomgen.data.base import MeshFileDataset, MeshRecord
 from geomgen.errors import InvalidInputError
 
 __all__ = ["MeshFolderDataset", "MESH_EXTENSIONS"]
@@ -43,7 +41,7 @@ MESH_EXTENSIONS: tuple[str, ...] = (".obj", ".off", ".ply", ".stl")
 _READABLE = (".obj", ".off", ".ply", ".stl", ".glb", ".gltf")
 
 
-class MeshFolderDataset(MeshSampleDataset):
+class MeshFolderDataset(MeshFileDataset):
     """Mesh files of a folder served as geomgen sample dicts (see the module docstring).
 
     Args:
@@ -132,21 +130,6 @@ class MeshFolderDataset(MeshSampleDataset):
                 category = "mesh"
             records.append(MeshRecord(id=rel, category=category, source=str(path)))
         return records
-
-    def load_mesh(self, record: MeshRecord) -> tuple[torch.Tensor, torch.Tensor]:
-        """``verts (V, 3)``, ``faces (F, 3)`` of the file via :func:`geomgen.io.load_mesh`."""
-        from geomgen.io import load_mesh
-
-        mesh = load_mesh(record.source)
-        return mesh.verts_list()[0], mesh.faces_list()[0]
-
-    def record_fingerprint(self, record: MeshRecord) -> Any:
-        """``[size, mtime_ns]`` of the file: an edited file is rebuilt (or retried)."""
-        try:
-            st = os.stat(record.source)
-        except OSError:
-            return None
-        return [st.st_size, st.st_mtime_ns]
 
     def cache_key(self) -> dict[str, Any]:
         """The resolved root and the scan options (files are tracked one by one)."""

@@ -84,7 +84,7 @@ import torch
 
 from geomgen.data import _r2n2_format as F
 from geomgen.data._synsets import SHAPENETCORE_SYNSETS, read_taxonomy, resolve_categories
-from geomgen.data.base import SPLITS, _check_splits, hash_split
+from geomgen.data.base import SPLITS, _check_splits, file_fingerprint, hash_split, warn_skipped
 from geomgen.data.cache import SampleCache
 from geomgen.data.pipeline import SampleConfig, build_sample, derive_seed
 from geomgen.errors import DatasetError, GeomgenError, InvalidInputError
@@ -266,13 +266,7 @@ class R2N2(torch.utils.data.Dataset):
         self.models: list[R2N2Model] = models
         self._bad: set[int] = set()
         where = f"renderings '{self.rendering_root}', voxels '{self.voxels_root}'"
-        if self.skipped:
-            listing = "\n".join(f"  {p}: {r}" for p, r in self.skipped)
-            warnings.warn(
-                f"{self.name} dataset ({where}, split {split!r}): skipped {len(self.skipped)} model(s):\n{listing}\n"
-                f"{len(self.skipped)} skipped, {len(self.models)} kept",
-                stacklevel=2,
-            )
+        warn_skipped(f"{self.name} dataset ({where}, split {split!r})", self.skipped, len(self.models), noun="model")
         if not self.models:
             if not candidates:
                 src = f"split file '{self.split_file}'" if self.split_file is not None else "the rendering folder"
@@ -489,14 +483,7 @@ class R2N2(torch.utils.data.Dataset):
 
 def _fingerprint(m: R2N2Model) -> Any:
     """``[size, mtime_ns]`` of the OBJ and the binvox (the mesh arrays depend on both)."""
-    out = []
-    for path in (m.obj, m.binvox):
-        try:
-            st = os.stat(path)  # type: ignore[arg-type]
-        except (OSError, TypeError):
-            return None
-        out += [st.st_size, st.st_mtime_ns]
-    return out
+    return file_fingerprint(m.obj, m.binvox)
 
 
 _WARNED: set[str] = set()

@@ -39,15 +39,12 @@ the split and why.
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-import torch
-
 from geomgen.data._synsets import SHAPENETCORE_SYNSETS, normalize_synset_id, read_taxonomy, resolve_categories
-from geomgen.data.base import MeshRecord, MeshSampleDataset
+from geomgen.data.base import MeshFileDataset, MeshRecord
 from geomgen.errors import FileFormatError, InvalidInputError
 
 __all__ = ["ShapeNetCore", "detect_shapenet_version", "read_split_csv", "MODEL_FILES"]
@@ -117,7 +114,7 @@ def read_split_csv(path: str | Path) -> dict[tuple[str, str], str]:
     return out
 
 
-class ShapeNetCore(MeshSampleDataset):
+class ShapeNetCore(MeshFileDataset):
     """ShapeNetCore v1 / v2 meshes served as geomgen sample dicts (see the module docstring).
 
     Args:
@@ -211,30 +208,12 @@ class ShapeNetCore(MeshSampleDataset):
                 records.append(MeshRecord(id=rid, category=category, source=str(path)))
         return records
 
-    def load_mesh(self, record: MeshRecord) -> tuple[torch.Tensor, torch.Tensor]:
-        """``verts (V, 3)`` and ``faces (F, 3)`` of the model's OBJ in the file's own
-        coordinates (the base normalises).  Raises the errors of
-        :func:`geomgen.io.load_mesh` for broken files (no faces, indices of
-        missing vertices, NaN, truncated)."""
-        from geomgen.io import load_mesh
-
-        mesh = load_mesh(record.source)
-        return mesh.verts_list()[0], mesh.faces_list()[0]
-
     def split_of(self, record: MeshRecord) -> str:
         """The split from ``split_file`` when given, else the base's hash split."""
         if self._split_table is None:
             return super().split_of(record)
         synset, model = record.id.split("/", 1)
         return self._split_table[(synset, model)]
-
-    def record_fingerprint(self, record: MeshRecord) -> Any:
-        """``[size, mtime_ns]`` of the OBJ: an edited file is rebuilt (a broken one retried)."""
-        try:
-            st = os.stat(record.source)
-        except OSError:
-            return None
-        return [st.st_size, st.st_mtime_ns]
 
     def cache_key(self) -> dict[str, Any]:
         """The resolved root and the version (models are tracked one by one, so
