@@ -26,6 +26,7 @@ from torch import nn
 
 from geomgen import _validation as V
 from geomgen.nn.activation import activation_gain_name, make_activation
+from geomgen.nn.conv_block import check_channels_first, conv_norm_act
 from geomgen.nn.init import INIT_SCHEMES, init_weights
 from geomgen.nn.norm import make_norm
 
@@ -33,10 +34,7 @@ __all__ = ["Conv3dBlock", "ResBlock3d", "Down3d", "Up3d", "VoxelDecoder", "Voxel
 
 
 def _check_grid(x: Any, name: str, channels: int, fn: str) -> torch.Tensor:
-    V.check_tensor(x, name, ndim=5, shape_desc="(N, C, D, H, W)", floating=True, fn=fn)
-    if x.shape[1] != channels:
-        raise V.fail(name, f"must have C={channels} channels, got {x.shape[1]}", fn)
-    return x
+    return check_channels_first(x, name, channels, 3, fn)
 
 
 def _int_tuple(value: Any, name: str, fn: str) -> tuple[int, ...]:
@@ -72,21 +70,9 @@ class Conv3dBlock(nn.Sequential):
         act: str = "relu",
         bias: bool | None = None,
     ) -> None:
-        fn = "Conv3dBlock"
-        in_channels = V.check_int(in_channels, "in_channels", min_value=1, fn=fn)
-        out_channels = V.check_int(out_channels, "out_channels", min_value=1, fn=fn)
-        kernel_size = V.check_int(kernel_size, "kernel_size", min_value=1, fn=fn)
-        if kernel_size % 2 == 0:
-            raise V.fail("kernel_size", f"must be odd, got {kernel_size}", fn)
-        stride = V.check_int(stride, "stride", min_value=1, fn=fn)
-        if bias is None:
-            bias = norm == "none"
-        super().__init__(
-            nn.Conv3d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=bias),
-            make_norm(norm, out_channels, groups, dim=3, fn=fn),
-            make_activation(act, fn=fn),
-        )
-        self.in_channels, self.out_channels = in_channels, out_channels
+        super().__init__(*conv_norm_act(3, in_channels, out_channels, kernel_size, stride, norm=norm, groups=groups,
+                                        act=act, bias=bias, fn="Conv3dBlock"))
+        self.in_channels, self.out_channels = self[0].in_channels, self[0].out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """``(N, C_in, D, H, W) -> (N, C_out, ceil(D / s), ceil(H / s), ceil(W / s))``."""
