@@ -63,7 +63,8 @@ __all__ = [
     "train",
 ]
 
-_LAZY_SUBMODULES = frozenset({"components", "structures", "io", "ops", "losses", "metrics", "render", "data", "nn", "train"})
+_LAZY_SUBMODULES = frozenset({"components", "structures", "io", "ops", "losses", "metrics", "render", "data", "nn", "train",
+                              "models"})
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,5 @@
+"""Registers the 'pointcloud' representation through geomgen's public hooks."""
+
+from __future__ import annotations
+
+import geomgen

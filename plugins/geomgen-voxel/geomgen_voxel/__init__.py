@@ -1,0 +1,1 @@
+"""geomgen's first-party 'voxel' representation plugin (see :mod:`geomgen_voxel.plugin`)."""
