@@ -10,6 +10,7 @@ Registry API (torchvision-style)::
     geomgen.list_plugins()                        # what is installed, with status
     geomgen.list_models(kind="representation")    # fnmatch include/exclude too
     model = geomgen.get_model("voxel", channels=32)
+    mesh = geomgen.predict("chair.png", "mesh")      # pretrained single-view prediction
 
 Plugin authors decorate hook implementations with :data:`geomgen.hookimpl`
 (see :mod:`geomgen.hookspecs` and :mod:`geomgen.components`).
@@ -61,6 +62,8 @@ __all__ = [
     "data",
     "nn",
     "train",
+    "models",
+    "predict",
 ]
 
 _LAZY_SUBMODULES = frozenset({"components", "structures", "io", "ops", "losses", "metrics", "render", "data", "nn", "train",
@@ -72,8 +75,13 @@ def __getattr__(name: str) -> Any:
         module = importlib.import_module(f"geomgen.{name}")
         globals()[name] = module
         return module
+    if name == "predict":  # geomgen.predict(image, "mesh"): lazy, so `import geomgen` stays light
+        from geomgen.models.predict import predict
+
+        globals()["predict"] = predict
+        return predict
     raise AttributeError(f"module 'geomgen' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY_SUBMODULES)
+    return sorted(set(globals()) | _LAZY_SUBMODULES | {"predict"})

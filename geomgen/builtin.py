@@ -1,4 +1,5 @@
-"""geomgen's own plugin: core metrics, datasets and the ``info``, ``compare``, ``convert`` and ``data`` commands.
+"""geomgen's own plugin: core metrics, datasets, the mean-shape baseline and the ``info``, ``compare``,
+``convert``, ``data``, ``train``, ``eval`` and ``predict`` commands.
 
 It registers through exactly the hooks a third-party plugin uses (see
 :mod:`geomgen.hookspecs`); heavy modules are imported inside the functions.
@@ -11,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from geomgen.components import CommandSpec, DatasetSpec, MetricSpec
+from geomgen.components import CommandSpec, DatasetSpec, MetricSpec, RepresentationSpec
 from geomgen.errors import FileFormatError, InvalidInputError
 from geomgen.hookspecs import hookimpl
 
@@ -256,6 +257,12 @@ def geomgen_register_commands(register: Any) -> None:
                          configure=_configure_convert, run=_run_convert))
     register(CommandSpec(name="data", help="list, inspect, build and preview datasets (contact sheet PNG)",
                          configure=_configure_data, run=_run_data))
+    register(CommandSpec(name="train", help="train a single-view representation (voxel, mesh, ...) on a dataset",
+                         configure=_configure_train, run=_run_train))
+    register(CommandSpec(name="eval", help="evaluate single-view models (Mesh R-CNN protocol) against the "
+                                           "mean-shape baseline", configure=_configure_eval, run=_run_eval))
+    register(CommandSpec(name="predict", help="predict 3D shapes from images with a (pretrained) model",
+                         configure=_configure_predict, run=_run_predict))
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -350,3 +357,56 @@ def _run_data(args: argparse.Namespace) -> int:
     from geomgen.data.preview import run_cli
 
     return run_cli(args)
+
+
+# ----------------------------------------------------------------------------- train / eval / predict commands
+def _configure_train(parser: argparse.ArgumentParser) -> None:
+    from geomgen.models.commands import configure_train
+
+    configure_train(parser)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from geomgen.models.commands import run_train
+
+    return run_train(args)
+
+
+def _configure_eval(parser: argparse.ArgumentParser) -> None:
+    from geomgen.models.commands import configure_eval
+
+    configure_eval(parser)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from geomgen.models.commands import run_eval
+
+    return run_eval(args)
+
+
+def _configure_predict(parser: argparse.ArgumentParser) -> None:
+    from geomgen.models.commands import configure_predict
+
+    configure_predict(parser)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from geomgen.models.commands import run_predict
+
+    return run_predict(args)
+
+
+# ----------------------------------------------------------------------------- representations
+def _build_mean_shape(**config: Any) -> Any:
+    """The mean-shape baseline (:class:`geomgen.models.baseline.MeanShape`); fit it before use."""
+    from geomgen.models.baseline import MeanShape
+
+    return MeanShape(**config)
+
+
+@hookimpl
+def geomgen_register_representations(register: Any) -> None:
+    register(RepresentationSpec(name="mean-shape", build=_build_mean_shape, output="mesh", tags=("baseline",),
+                                description="baseline: the thresholded mean training occupancy, the same mesh "
+                                            "for every image (ignores the image; fit() it first)",
+                                default_config={"resolution": 32}))

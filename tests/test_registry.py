@@ -346,13 +346,19 @@ class ModelPlugin:
 
 @pytest.fixture
 def models(monkeypatch, use_manager):
-    pm = use_manager(_manager(monkeypatch))
+    # built-ins only (no entry points): the installed first-party plugins would add their models
+    for key in ("GEOMGEN_STRICT_PLUGINS", "GEOMGEN_DISABLE_PLUGINS"):
+        monkeypatch.delenv(key, raising=False)
+    pm = PluginManager()
+    pm.load_default_plugins()
+    pm = use_manager(pm)
     pm.add_plugin(ModelPlugin, "models", distribution="geomgen-models", version="0.3")
     return pm
 
 
 def test_list_models_with_patterns_and_kinds(models):
-    assert geomgen.list_models() == ["not-a-module", "tiny-mesh", "tiny-vae", "tiny-voxel"]
+    # "mean-shape" is the core plugin's baseline
+    assert geomgen.list_models() == ["mean-shape", "not-a-module", "tiny-mesh", "tiny-vae", "tiny-voxel"]
     assert geomgen.list_models(kind="generator") == ["tiny-vae"]
     assert geomgen.list_models(include="tiny-*", exclude=["*vae"]) == ["tiny-mesh", "tiny-voxel"]
     assert geomgen.list_models(include=["*mesh", "*vae"]) == ["tiny-mesh", "tiny-vae"]

@@ -3,6 +3,14 @@ mean-shape baseline, pretrained weights and :func:`geomgen.predict`.
 
 * :mod:`~geomgen.models.base` - :class:`ShapePredictor` (what every representation
   plugin builds), frames and batch helpers.
+* :mod:`~geomgen.models.evaluate` - :func:`evaluate` (Mesh R-CNN protocol, object
+  frame), :class:`EvalReport`, :func:`format_table`.
+* :mod:`~geomgen.models.baseline` - :class:`MeanShape`, the mean-shape baseline
+  (registered as ``"mean-shape"``).
+* :mod:`~geomgen.models.pretrained` - shipped weights: :func:`list_pretrained`,
+  :func:`load_pretrained`, the manifest.
+* :mod:`~geomgen.models.predict` - :func:`geomgen.predict`, image(s) in, shapes out.
+* :mod:`~geomgen.models.commands` - ``geomgen train`` / ``eval`` / ``predict``.
 """
 
 from geomgen.models.base import (
@@ -34,3 +42,17 @@ from geomgen.models.training import MODEL_FORMAT, TrainedModel, load_model, save
 
 __all__ += ["RepresentationTask", "train_representation", "TrainedModel", "save_model", "load_model",
             "MODEL_FORMAT"]
+
+from geomgen.models.evaluate import EvalReport, evaluate, format_table  # noqa: E402
+from geomgen.models.baseline import MeanShape, fit_mean_shape  # noqa: E402
+
+__all__ += ["evaluate", "EvalReport", "format_table", "MeanShape", "fit_mean_shape"]
+
+from geomgen.models.pretrained import (  # noqa: E402
+    list_pretrained,
+    load_pretrained,
+    pretrained_info,
+    write_manifest_entry,
+)
+
+__all__ += ["list_pretrained", "pretrained_info", "load_pretrained", "write_manifest_entry"]

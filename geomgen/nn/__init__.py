@@ -10,6 +10,8 @@ images and 32^3 grids.
 * :mod:`~geomgen.nn.init` - :func:`init_weights`, :func:`kaiming_init_`, :func:`xavier_init_`.
 * :mod:`~geomgen.nn.image_encoder` - :class:`ResNetEncoder` (feature pyramid +
   pooled vector), :class:`BasicBlock`, :class:`Bottleneck`, :class:`Conv2dBlock`.
+* :mod:`~geomgen.nn.decoder2d` - :class:`UNetDecoder2d` (feature pyramid ->
+  full-resolution maps, U-Net skips).
 * :mod:`~geomgen.nn.conv3d` - :class:`Conv3dBlock`, :class:`ResBlock3d`,
   :class:`Down3d`, :class:`Up3d`, :class:`VoxelDecoder`, :class:`VoxelEncoder`.
 * :mod:`~geomgen.nn.mlp` - :class:`MLP`, :class:`ResnetBlockFC`,
@@ -25,6 +27,7 @@ Bad arguments raise :class:`geomgen.errors.InvalidInputError` naming the argumen
 
 from geomgen.nn.activation import ACTIVATIONS, make_activation
 from geomgen.nn.attention import MultiHeadAttention, TransformerBlock, lengths_to_padding_mask
+from geomgen.nn.decoder2d import UNetDecoder2d
 from geomgen.nn.conv3d import Conv3dBlock, Down3d, ResBlock3d, Up3d, VoxelDecoder, VoxelEncoder
 from geomgen.nn.graph_conv import GraphConvBlock
 from geomgen.nn.image_encoder import (
@@ -51,6 +54,7 @@ __all__ = [
     "kaiming_init_",
     "xavier_init_",
     "Conv2dBlock",
+    "UNetDecoder2d",
     "BasicBlock",
     "Bottleneck",
     "ResNetEncoder",
