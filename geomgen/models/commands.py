@@ -197,7 +197,7 @@ def _eval_models(args: argparse.Namespace) -> list[tuple[str, Any]]:
 
                 raise InvalidInputError(f"eval all: no pretrained weights are installed (manifest "
                                         f"'{manifest_path()}'); train one with: geomgen train NAME")
-            names.extend(p for p in pre if p not in names)
+            names.extend(p for p in pre if p not in names and p != "mean-shape")
         elif n not in names:
             names.append(n)
     weights = list(args.weights or [])
@@ -212,6 +212,22 @@ def _eval_models(args: argparse.Namespace) -> list[tuple[str, Any]]:
     return out
 
 
+def _baseline(args: argparse.Namespace, dcfg: dict[str, Any]) -> Any:
+    """The shipped mean-shape baseline when it was fitted on this dataset's train
+    split (same dataset and config as the manifest's), else one fitted now."""
+    import geomgen
+    from geomgen.models.baseline import MeanShape
+    from geomgen.models.pretrained import list_pretrained, load_pretrained, read_manifest
+
+    shipped = read_manifest().get("dataset", {})
+    same = {k: v for k, v in dcfg.items() if k != "progress"} == {
+        k: v for k, v in dict(shipped.get("config", {})).items() if k != "progress"}
+    if "mean-shape" in list_pretrained() and args.dataset == shipped.get("name") and same:
+        return load_pretrained("mean-shape")
+    train = geomgen.get_dataset(args.dataset, split="train", view=args.view, **dcfg)
+    return MeanShape().fit(train, progress=args.progress).eval()
+
+
 def run_eval(args: argparse.Namespace) -> int:
     import geomgen
     from geomgen.models.baseline import MeanShape
@@ -223,8 +239,7 @@ def run_eval(args: argparse.Namespace) -> int:
     want_baseline = not args.no_baseline or "mean-shape" in args.names
     test = geomgen.get_dataset(args.dataset, split=args.split, view=args.view, **dcfg)
     if want_baseline:
-        train = geomgen.get_dataset(args.dataset, split="train", view=args.view, **dcfg)
-        models.append(("mean-shape", MeanShape().fit(train, progress=args.progress).eval()))
+        models.append(("mean-shape", _baseline(args, dcfg)))
     reports = {}
     for label, model in models:
         reports[label] = evaluate(model, test, view=args.view, num_samples=args.num_samples,

@@ -50,11 +50,19 @@ class PretrainedNotFoundError(GeomgenError, LookupError):
 
 
 def assets_dir() -> Path:
-    """``$GEOMGEN_ASSETS``, else ``<repo root>/assets`` (next to the ``geomgen`` package)."""
+    """Where the shipped assets are: ``$GEOMGEN_ASSETS`` if set; else ``<repo root>/assets``
+    (next to the ``geomgen`` package: a source or editable checkout) when it exists;
+    else ``<sys.prefix>/share/geomgen/assets``, where a wheel install puts them
+    (``[tool.setuptools.data-files]`` in ``pyproject.toml``)."""
     env = os.environ.get("GEOMGEN_ASSETS")
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2] / "assets"
+    checkout = Path(__file__).resolve().parents[2] / "assets"
+    if checkout.is_dir():
+        return checkout
+    import sys
+
+    return Path(sys.prefix) / "share" / "geomgen" / "assets"
 
 
 def manifest_path() -> Path:
