@@ -1,0 +1,215 @@
+"""The ``pointcloud`` representation: image -> object-frame point set.
+
+Shape letters: ``N`` images, ``P`` points per cloud, ``D`` code size.
+
+Architecture: :class:`~geomgen.nn.ResNetEncoder` global (average-pooled)
+code ``(N, D)`` -> point decoder (:mod:`geomgen_pointcloud.decoders`):
+
+* ``decoder="folding"`` (default): ``num_patches`` learned patches folding
+  ``[0, 1]^2`` onto the surface.  Training samples ``num_points`` uniform
+  random parameters per shape each step; inference uses a deterministic
+  low-discrepancy set, so :meth:`~PointCloudPredictor.predict_points` can
+  return any number of points on the same learned surface.
+* ``decoder="mlp"``: an MLP emitting a fixed set of ``num_points`` points.
+
+Loss: :func:`geomgen.losses.chamfer_distance` between the ``num_points``
+predicted points and the ground-truth surface samples of the batch
+(``pointclouds``, 4096 per shape): **squared** Euclidean nearest-neighbour
+distances, averaged over the points of each cloud, the two directions
+**summed**, averaged over the batch (object-frame units, shapes within
+``[-0.5, 0.5]^3``).
+
+Normals (for the evaluation's normal consistency) are estimated by PCA over
+the ``normal_k`` nearest predicted neighbours (:func:`~geomgen_pointcloud.normals.estimate_normals`;
+sign: away from the centroid).  Meshes come from
+:func:`~geomgen_pointcloud.reconstruct.reconstruct_surface` (splat, close,
+fill, marching cubes: watertight).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from geomgen.errors import InvalidInputError
+from geomgen.losses import chamfer_distance
+from geomgen.models import ShapePredictor
+from geomgen.nn import ResNetEncoder
+from geomgen.structures import Meshes, PointClouds
+from geomgen_pointcloud.decoders import FoldingPointDecoder, MLPPointDecoder
+from geomgen_pointcloud.normals import estimate_normals
+from geomgen_pointcloud.reconstruct import reconstruct_surface
+
+__all__ = ["PointCloudPredictor", "DECODERS"]
+
+#: Accepted values of ``decoder``.
+DECODERS = ("folding", "mlp")
+
+
+def _int(value: Any, name: str, lo: int, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise InvalidInputError(f"PointCloudPredictor: argument '{name}' must be an integer {rng}, got {value!r}")
+    return value
+
+
+def _positive_int(value: Any, name: str, fn: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"{fn}: argument '{name}' must be a positive integer, got {value!r}")
+    return value
+
+
+class PointCloudPredictor(ShapePredictor):
+    """Single-view point-set predictor in the object frame.
+
+    Args:
+        encoder: :data:`geomgen.nn.RESNET_PRESETS` name of the image encoder.
+        code_dim: ``D``, size of the global shape code (a linear layer after pooling).
+        norm: norm of the encoder blocks.
+        decoder: ``"folding"`` or ``"mlp"`` (module docstring).
+        num_points: ``P``: points per shape in training and in :meth:`predict`.
+        num_patches: folding patches.
+        hidden: hidden width of the folding patches / the MLP decoder.
+        layers: hidden layers of each folding patch / of the MLP decoder.
+        normal_k: neighbours of the PCA normals (>= 3).
+        mesh_points: points decoded for :meth:`predict_meshes` (folding only;
+            the MLP decoder uses its ``P``).
+        mesh_resolution: voxels per axis of the reconstruction grid over
+            ``[-0.55, 0.55]^3``.
+        mesh_level: marching-cubes level in ``(0, 1)`` on the binary solid
+            (0.5: the surface half a voxel beyond the outermost occupied voxel
+            centres; larger values pull it in, 0.75: a quarter voxel).
+        image_size, fov: input size (pixels) and vertical field of view (degrees).
+    """
+
+    output = "pointcloud"
+    frame = "object"
+    has_volume = True
+
+    def __init__(
+        self,
+        encoder: str = "tiny",
+        code_dim: int = 256,
+        norm: str = "batch",
+        decoder: str = "folding",
+        num_points: int = 1024,
+        num_patches: int = 8,
+        hidden: int = 128,
+        layers: int = 2,
+        normal_k: int = 16,
+        mesh_points: int = 30000,
+        mesh_resolution: int = 48,
+        mesh_level: float = 0.75,
+        image_size: int = 64,
+        fov: float = 40.0,
+    ) -> None:
+        if decoder not in DECODERS:
+            raise InvalidInputError(f"PointCloudPredictor: argument 'decoder' must be one of {DECODERS}, "
+                                    f"got {decoder!r}")
+        code_dim = _int(code_dim, "code_dim", 1)
+        num_points = _int(num_points, "num_points", 1)
+        num_patches = _int(num_patches, "num_patches", 1)
+        hidden = _int(hidden, "hidden", 1)
+        layers = _int(layers, "layers", 1)
+        normal_k = _int(normal_k, "normal_k", 3)
+        mesh_points = _int(mesh_points, "mesh_points", 1)
+        mesh_resolution = _int(mesh_resolution, "mesh_resolution", 4, 256)
+        if isinstance(mesh_level, bool) or not isinstance(mesh_level, (int, float)) or not 0 < mesh_level < 1:
+            raise InvalidInputError(f"PointCloudPredictor: argument 'mesh_level' must be a number in (0, 1), "
+                                    f"got {mesh_level!r}")
+        image_size = _int(image_size, "image_size", 8)
+        if isinstance(fov, bool) or not isinstance(fov, (int, float)) or not 0 < fov < 180:
+            raise InvalidInputError(f"PointCloudPredictor: argument 'fov' must be a number in (0, 180), got {fov!r}")
+        super().__init__({
+            "encoder": encoder, "code_dim": code_dim, "norm": norm, "decoder": decoder, "num_points": num_points,
+            "num_patches": num_patches, "hidden": hidden, "layers": layers, "normal_k": normal_k,
+            "mesh_points": mesh_points, "mesh_resolution": mesh_resolution, "mesh_level": float(mesh_level),
+            "image_size": image_size, "fov": float(fov),
+        })
+        self.encoder = ResNetEncoder.from_name(encoder, norm=norm, out_dim=code_dim)
+        if decoder == "folding":
+            self.decoder: torch.nn.Module = FoldingPointDecoder(code_dim, num_patches, hidden, layers)
+        else:
+            self.decoder = MLPPointDecoder(code_dim, num_points, tuple([hidden] * layers))
+
+    @property
+    def num_points(self) -> int:
+        """``P``: points per shape in training and :meth:`predict`."""
+        return int(self.config["num_points"])
+
+    # ------------------------------------------------------------------ network
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, H, W)`` images in [0, 1] -> ``(N, D)`` shape codes."""
+        return self.encoder(images * 2.0 - 1.0).pooled
+
+    def decode(self, code: torch.Tensor, num_points: int | None = None, random: bool = False) -> torch.Tensor:
+        """``(N, D)`` codes -> ``(N, P', 3)`` object-frame points.
+
+        Folding: ``P' = num_points`` (default ``P``), deterministic parameters
+        unless ``random`` (uniform, the training mode).  MLP: always its ``P``
+        points (``num_points`` is ignored).
+        """
+        if isinstance(self.decoder, FoldingPointDecoder):
+            n = self.num_points if num_points is None else num_points
+            uv = None
+            if random:
+                t = -(-n // self.decoder.num_patches)
+                uv = torch.rand(code.shape[0], self.decoder.num_patches, t, 2, device=code.device, dtype=code.dtype)
+            return self.decoder(code, n, uv)
+        return self.decoder(code)
+
+    def forward(self, images: torch.Tensor, K: torch.Tensor | None = None) -> torch.Tensor:
+        """``(N, 3, H, W)`` images -> ``(N, P, 3)`` object-frame points (random folding
+        parameters in training mode, deterministic in eval mode); ``K`` is unused
+        (object-frame predictions do not depend on the intrinsics)."""
+        return self.decode(self.encode(images), random=self.training)
+
+    def compute_loss(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """Chamfer loss (module docstring) against ``batch["pointclouds"]`` (object frame).
+
+        Returns:
+            ``{"loss", "chamfer"}`` scalars: squared distances, point means,
+            directions summed, batch mean.
+        """
+        pred = self(batch["images"].to(self.device))
+        gt = batch["pointclouds"]
+        gt_pts = gt.points_padded().to(self.device, pred.dtype)
+        gt_len = gt.num_points_per_cloud().to(self.device)
+        cd, _ = chamfer_distance(pred, gt_pts, y_lengths=gt_len)
+        return {"loss": cd, "chamfer": cd.detach()}
+
+    # --------------------------------------------------------------- prediction
+    def _points(self, images: torch.Tensor, num_points: int) -> PointClouds:
+        images = self.check_images(images)
+        pts = self.decode(self.encode(images), num_points)
+        if pts.shape[1] > num_points:  # MLP decoder: deterministic, evenly spaced subset
+            idx = torch.linspace(0, pts.shape[1] - 1, num_points, device=pts.device).round().long()
+            pts = pts[:, idx]
+        normals = estimate_normals(pts, k=self.config["normal_k"])
+        return PointClouds(pts, normals=normals)
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, K: torch.Tensor | None = None) -> PointClouds:
+        """``PointClouds`` of ``N`` object-frame clouds of ``P`` points with PCA normals."""
+        return self._points(images, self.num_points)
+
+    @torch.no_grad()
+    def predict_points(self, images: torch.Tensor, K: torch.Tensor | None = None,
+                       num_points: int = 10000) -> PointClouds:
+        """Object-frame points with PCA normals: ``num_points`` samples of the folded
+        surface (deterministic), or for the MLP decoder its ``P`` points (a
+        deterministic subset when ``num_points < P``; never duplicated)."""
+        num_points = _positive_int(num_points, "num_points", "predict_points")
+        return self._points(images, num_points)
+
+    @torch.no_grad()
+    def predict_meshes(self, images: torch.Tensor, K: torch.Tensor | None = None) -> Meshes:
+        """Watertight object-frame meshes reconstructed from the predicted points
+        (``mesh_points`` of the folding decoder, or the MLP's ``P``) by
+        :func:`~geomgen_pointcloud.reconstruct.reconstruct_surface`."""
+        images = self.check_images(images)
+        pts = self.decode(self.encode(images), self.config["mesh_points"])
+        return reconstruct_surface(pts, resolution=self.config["mesh_resolution"], bound=0.55,
+                                   level=self.config["mesh_level"])
