@@ -16,7 +16,7 @@ set -x
 geomgen --version
 geomgen plugins
 for repr in depth voxel implicit pointcloud mesh; do
-  geomgen predict assets/examples/*.png --repr "$repr" -o "$out/$repr" --render "$out/$repr.png"
+  geomgen predict assets/examples/*.png --repr "$repr" -o "$out/$repr" --format obj --render "$out/$repr.png"
 done
 geomgen eval all --markdown "$out/metrics.md" --json "$out/metrics.json" --no-progress
 set +x

@@ -165,6 +165,7 @@ def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the manifest is shipped and read by everyone
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, sort_keys=True, allow_nan=False)
             f.write("\n")
