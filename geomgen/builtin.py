@@ -257,10 +257,14 @@ def geomgen_register_commands(register: Any) -> None:
                          configure=_configure_convert, run=_run_convert))
     register(CommandSpec(name="data", help="list, inspect, build and preview datasets (contact sheet PNG)",
                          configure=_configure_data, run=_run_data))
-    register(CommandSpec(name="train", help="train a single-view representation (voxel, mesh, ...) on a dataset",
+    register(CommandSpec(name="train", help="train a representation (voxel, mesh, ...) or a generator (vae, gan, "
+                                            "...) on a dataset",
                          configure=_configure_train, run=_run_train))
-    register(CommandSpec(name="eval", help="evaluate single-view models (Mesh R-CNN protocol) against the "
-                                           "mean-shape baseline", configure=_configure_eval, run=_run_eval))
+    register(CommandSpec(name="eval", help="evaluate single-view models (Mesh R-CNN protocol, beside the mean-shape "
+                                           "baseline) or generators (MMD, COV, 1-NNA, NLL)",
+                         configure=_configure_eval, run=_run_eval))
+    register(CommandSpec(name="sample", help="draw shapes from a (pretrained) generator: meshes and a PNG grid",
+                         configure=_configure_sample, run=_run_sample))
     register(CommandSpec(name="predict", help="predict 3D shapes from images with a (pretrained) model",
                          configure=_configure_predict, run=_run_predict))
 
@@ -382,6 +386,18 @@ def _run_eval(args: argparse.Namespace) -> int:
     from geomgen.models.commands import run_eval
 
     return run_eval(args)
+
+
+def _configure_sample(parser: argparse.ArgumentParser) -> None:
+    from geomgen.generative.commands import configure_sample
+
+    configure_sample(parser)
+
+
+def _run_sample(args: argparse.Namespace) -> int:
+    from geomgen.generative.commands import run_sample
+
+    return run_sample(args)
 
 
 def _configure_predict(parser: argparse.ArgumentParser) -> None:

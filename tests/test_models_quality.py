@@ -39,7 +39,7 @@ def baseline_report(test_split):
 
 
 def test_every_representation_and_the_baseline_ship_with_a_manifest():
-    shipped = list_pretrained()
+    shipped = list_pretrained(kind="representation")
     assert sorted(set(shipped) - {"mean-shape"}) == REPRESENTATIONS
     assert "mean-shape" in shipped
     assert set(REPRESENTATIONS) <= set(geomgen.list_models(kind="representation"))

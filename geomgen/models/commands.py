@@ -71,7 +71,8 @@ def _data_config(args: argparse.Namespace) -> dict[str, Any]:
 def configure_train(parser: argparse.ArgumentParser) -> None:
     from geomgen.train import TrainConfig
 
-    parser.add_argument("name", metavar="NAME", help="representation to train (geomgen plugins lists them)")
+    parser.add_argument("name", metavar="NAME", help="representation or generator to train (geomgen plugins lists "
+                                                     "them)")
     parser.add_argument("--dataset", default="shapes", help="registered dataset (default: %(default)s)")
     parser.add_argument("--data-config", metavar="JSON", default=None,
                         help="dataset options as JSON, e.g. '{\"per_category\": {\"train\": 100}}' "
@@ -84,8 +85,9 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:
         if action.dest == "out_dir":
             action.help = "folder for model.pt, metrics.csv, loss.png and checkpoints (default: runs/NAME)"
-    parser.description = ("Train a representation with the core trainer. Defaults: the shipped weights' recipe "
-                          "(pretrained manifest) where there is one, else the defaults shown; flags override both.")
+    parser.description = ("Train a representation or a generator with the core trainer. Defaults: the shipped "
+                          "weights' recipe (pretrained manifest) where there is one, else the defaults shown (for "
+                          "generators: validation loss, no early stopping); flags override both.")
     # defaults are wrapped so that run_train can tell them from given flags: recipe < flags
     parser.set_defaults(**{a.dest: _Default(a.default) for a in parser._actions
                            if a.dest in {f.name for f in _fields(TrainConfig)}})
@@ -122,24 +124,38 @@ def _recipe(name: str) -> dict[str, Any]:
     return {k: v for k, v in train.items() if k in names} if isinstance(train, dict) else {}
 
 
+def _is_generator(name: str) -> bool:
+    import geomgen
+
+    return name in geomgen.list_models(kind="generator")
+
+
 def run_train(args: argparse.Namespace) -> int:
     from geomgen.models.training import train_representation
     from geomgen.train import TrainConfig
 
+    generator = _is_generator(args.name)
     recipe = _recipe(args.name)  # the shipped recipe beats our defaults, given flags beat the recipe
     cfg: dict[str, Any] = {}
     for f in _fields(TrainConfig):
         value = getattr(args, f.name, None)
         if isinstance(value, _Default):
-            value = recipe.get(f.name, value.value)
+            default = value.value
+            if generator and f.name in ("early_stopping_metric", "early_stopping_mode"):
+                default = None if f.name == "early_stopping_metric" else "min"  # no F1 for generators
+            value = recipe.get(f.name, default)
         cfg[f.name] = value
     if cfg.get("out_dir") is None:
         cfg["out_dir"] = str(Path("runs") / args.name)
     if isinstance(cfg.get("betas"), list):
         cfg["betas"] = tuple(cfg["betas"])
     config = TrainConfig.from_dict(cfg)
-    result = train_representation(args.name, config, model_config=_json_arg(args.model_config, "--model-config"),
-                                  dataset=args.dataset, dataset_config=_data_config(args))
+    if generator:
+        from geomgen.generative.training import train_generator as train
+    else:
+        train = train_representation
+    result = train(args.name, config, model_config=_json_arg(args.model_config, "--model-config"),
+                   dataset=args.dataset, dataset_config=_data_config(args))
     if result.model_path is None:  # not the main process under torchrun
         return 0
     out = Path(config.out_dir)
@@ -152,6 +168,8 @@ def run_train(args: argparse.Namespace) -> int:
         if (out / file).exists():
             print(f"  {label + ':':<8} {out / file}")
     print(f"evaluate with: geomgen eval {args.name} --weights {result.model_path}")
+    if generator:
+        print(f"sample with:   geomgen sample --weights {result.model_path} -n 16 -o samples/")
     return 0
 
 
@@ -159,7 +177,7 @@ def run_train(args: argparse.Namespace) -> int:
 def configure_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="+", metavar="NAME",
                         help="representations to evaluate ('all' = every pretrained one; 'mean-shape' = the "
-                             "baseline alone)")
+                             "baseline alone) or generators (their samples against the split: MMD, COV, 1-NNA, NLL)")
     parser.add_argument("--weights", action="append", metavar="PATH",
                         help="model file instead of the pretrained weights (repeat once per NAME, in order)")
     parser.add_argument("--dataset", default="shapes", help="registered dataset (default: %(default)s)")
@@ -167,8 +185,10 @@ def configure_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-config", metavar="JSON", default=None,
                         help="dataset options as JSON (default: the shipped weights' dataset config)")
     parser.add_argument("--view", type=int, default=0, help="view fed to the models (default: %(default)s)")
-    parser.add_argument("--num-samples", type=int, default=10000,
-                        help="points per predicted and GT cloud (default: %(default)s)")
+    parser.add_argument("--num-samples", type=int, default=None,
+                        help="points per predicted and GT cloud (default: 10000; generators: 2048)")
+    parser.add_argument("--generate", type=int, default=None, metavar="G",
+                        help="generators: shapes to sample (default: as many as the split has)")
     parser.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the point sampling (default: %(default)s)")
     parser.add_argument("--device", default=None, help="device of the models (default: cpu)")
@@ -191,7 +211,7 @@ def _eval_models(args: argparse.Namespace) -> list[tuple[str, Any]]:
     names: list[str] = []
     for n in args.names:
         if n == "all":
-            pre = list_pretrained()
+            pre = list_pretrained(kind="representation")
             if not pre:
                 from geomgen.models.pretrained import manifest_path
 
@@ -235,6 +255,16 @@ def run_eval(args: argparse.Namespace) -> int:
 
     dcfg = _data_config(args)
     dcfg.setdefault("progress", args.progress)
+    generators = [n for n in args.names if n != "all" and _is_generator(n)]
+    if generators:
+        if len(generators) != len(args.names):
+            raise InvalidInputError(f"eval: evaluate generators ({', '.join(generators)}) and representations "
+                                    "in separate calls")
+        from geomgen.generative.commands import run_eval_generators
+
+        return run_eval_generators(args, generators, dcfg)
+    if args.num_samples is None:
+        args.num_samples = 10000
     models = _eval_models(args)  # fail fast on unknown names / missing weights, before building data
     want_baseline = not args.no_baseline or "mean-shape" in args.names
     test = geomgen.get_dataset(args.dataset, split=args.split, view=args.view, **dcfg)
@@ -342,11 +372,13 @@ def _write(path: Path, model: Any, pred: Any, meshes: Any, index: int, points: b
                                 f"{', '.join(_MESH_EXTS + ('.binvox', '.npz', '.xyz'))}")
 
 
-def render_prediction(verts: Any, faces: Any, frame: str, size: int = 128) -> Any:
+def render_prediction(verts: Any, faces: Any, frame: str, size: int = 128, fit: bool = True) -> Any:
     """``(3, size, size)`` Lambert render of one predicted mesh from an orbit
     view (azimuth 30, elevation 20 degrees), the mesh centred and scaled to
-    fit; camera-frame meshes are turned Y-up first (azimuth 0 = the input
-    camera's side).  A mesh without faces gives a white image."""
+    fit (``fit=False``: as is, so the object frame's ``[-0.5, 0.5]^3`` cube
+    fills the view and sizes stay comparable); camera-frame meshes are turned
+    Y-up first (azimuth 0 = the input camera's side).  A mesh without faces
+    gives a white image."""
     import torch
 
     from geomgen.models.base import default_distance, default_intrinsics
@@ -358,9 +390,10 @@ def render_prediction(verts: Any, faces: Any, frame: str, size: int = 128) -> An
     v = verts.detach().float().cpu()
     if frame == "camera":  # OpenCV (y down, z forward) -> y up, the camera on +z
         v = v * torch.tensor([1.0, -1.0, -1.0])
-    lo, hi = v.min(0).values, v.max(0).values
-    extent = float((hi - lo).max())
-    v = (v - (lo + hi) / 2) / (extent if extent > 0 else 1.0)
+    if fit:
+        lo, hi = v.min(0).values, v.max(0).values
+        extent = float((hi - lo).max())
+        v = (v - (lo + hi) / 2) / (extent if extent > 0 else 1.0)
     K = default_intrinsics(1, size, size, 40.0)
     pose = orbit_poses(30.0, 20.0, default_distance(40.0), up=(0.0, 1.0, 0.0)).float()
     cams = PerspectiveCameras(K, pose, (size, size))

@@ -93,9 +93,15 @@ def read_manifest(missing_ok: bool = True) -> dict[str, Any]:
     return data
 
 
-def list_pretrained() -> list[str]:
-    """Names of the representations with shipped weights (sorted)."""
-    return sorted(read_manifest()["models"])
+def list_pretrained(kind: str | None = None) -> list[str]:
+    """Names of the models with shipped weights (sorted): ``kind``
+    ``"representation"``, ``"generator"`` or None for both (entries without
+    a ``kind`` are representations)."""
+    if kind not in (None, "representation", "generator"):
+        raise GeomgenError(f"list_pretrained: kind must be 'representation', 'generator' or None, got {kind!r}")
+    models = read_manifest()["models"]
+    return sorted(n for n, e in models.items()
+                  if kind is None or (e.get("kind", "representation") if isinstance(e, dict) else None) == kind)
 
 
 def _unknown(name: str) -> PretrainedNotFoundError:
@@ -198,11 +204,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_manifest_entry(name: str, model_path: str | os.PathLike[str], config: Mapping[str, Any],
-                         train: Mapping[str, Any] | None = None, eval: Mapping[str, Any] | None = None  # noqa: A002
-                         ) -> dict[str, Any]:
+                         train: Mapping[str, Any] | None = None, eval: Mapping[str, Any] | None = None,  # noqa: A002
+                         kind: str = "representation") -> dict[str, Any]:
     """Record ``model_path`` (which must sit in ``<assets>/pretrained/``) as the
     weights of ``name``: file name, size, SHA-256, build config, training recipe
-    and evaluation summary.  The manifest is rewritten atomically with sorted keys.
+    and evaluation summary, and ``kind`` (``"representation"`` or
+    ``"generator"``).  The manifest is rewritten atomically with sorted keys.
 
     Returns:
         the entry written.
@@ -215,7 +222,7 @@ def write_manifest_entry(name: str, model_path: str | os.PathLike[str], config: 
         raise GeomgenError(f"write_manifest_entry: '{path}' must be in the pretrained folder '{folder}'")
     entry = {"file": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size,
              "config": _jsonable(dict(config)), "train": _jsonable(dict(train or {})),
-             "eval": _jsonable(dict(eval or {}))}
+             "eval": _jsonable(dict(eval or {})), "kind": str(kind)}
     data = read_manifest()
     data["models"][str(name)] = entry
     _write_json_atomic(manifest_path(), data)

@@ -18,7 +18,7 @@ from geomgen.errors import InvalidInputError
 from geomgen.models.task import RepresentationTask
 from geomgen.train import FitSummary, TrainConfig, Trainer
 
-__all__ = ["train_representation", "TrainedModel", "save_model", "load_model", "MODEL_FORMAT"]
+__all__ = ["train_representation", "fit_registered_model", "TrainedModel", "save_model", "load_model", "MODEL_FORMAT"]
 
 #: ``format`` field of model files written by :func:`save_model`.
 MODEL_FORMAT = "geomgen-model/1"
@@ -106,27 +106,53 @@ def train_representation(
         :func:`save_model`) is written there too, holding the best weights when
         ``early_stopping_metric`` kept a best checkpoint, else the last ones.
     """
+    return fit_registered_model(name, "representation", RepresentationTask(), config, model_config=model_config,
+                                dataset=dataset, dataset_config=dataset_config, train_data=train_data,
+                                val_data=val_data, train_view="random")
+
+
+def fit_registered_model(
+    name: str,
+    kind: str,
+    task: Any,
+    config: TrainConfig | Mapping[str, Any],
+    *,
+    model_config: Mapping[str, Any] | None = None,
+    dataset: str = "shapes",
+    dataset_config: Mapping[str, Any] | None = None,
+    train_data: Any = None,
+    val_data: Any = None,
+    train_view: int | str = "random",
+) -> TrainedModel:
+    """Shared body of :func:`train_representation` and
+    :func:`geomgen.generative.train_generator`: build registered model
+    ``name`` (which must be of ``kind``), fit it with ``task`` on the
+    dataset's ``train`` split (view ``train_view``; validation: ``val`` split,
+    view 0, when early stopping is on), reload the best checkpoint, and write
+    ``model.pt`` into ``config.out_dir`` (main process only).  ``ddp_mode``
+    ``"auto"`` becomes ``"allreduce"`` (losses come from model methods, not ``forward``)."""
     import geomgen
     from geomgen.data import collate_samples
     from geomgen.train.checkpoint import load_checkpoint
 
+    fn = "train_representation" if kind == "representation" else "train_generator"
     if isinstance(config, Mapping):
         config = TrainConfig.from_dict(config)
     if not isinstance(config, TrainConfig):
-        raise InvalidInputError(f"train_representation: argument 'config' must be a TrainConfig, got "
-                                f"{type(config).__name__}")
+        raise InvalidInputError(f"{fn}: argument 'config' must be a TrainConfig, got {type(config).__name__}")
     if config.ddp_mode == "auto":
         config = config.replace(ddp_mode="allreduce")
-    if name not in geomgen.list_models(kind="representation"):
+    if name not in geomgen.list_models(kind=kind):
         geomgen.get_model(name)  # raises UnknownComponentError with suggestions
-        raise InvalidInputError(f"train_representation: {name!r} is a generator, not a representation")
+        other = "generator" if kind == "representation" else "representation"
+        raise InvalidInputError(f"{fn}: {name!r} is a {other}, not a {kind}")
     model = geomgen.get_model(name, **dict(model_config or {}))
     dcfg = dict(dataset_config or {})
     if train_data is None:
-        train_data = geomgen.get_dataset(dataset, split="train", view="random", **dcfg)
+        train_data = geomgen.get_dataset(dataset, split="train", view=train_view, **dcfg)
     if val_data is None and config.early_stopping_metric is not None:
         val_data = geomgen.get_dataset(dataset, split="val", view=0, **dcfg)
-    trainer = Trainer(model, RepresentationTask(), train_data, val_data, config, collate_fn=collate_samples)
+    trainer = Trainer(model, task, train_data, val_data, config, collate_fn=collate_samples)
     summary = trainer.fit()
     if summary.best_checkpoint is not None:
         state = load_checkpoint(summary.best_checkpoint, map_location="cpu")

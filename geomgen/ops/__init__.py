@@ -15,6 +15,7 @@ from geomgen.ops.marching_cubes import marching_cubes
 from geomgen.ops.mesh_edges import GraphAdjacency, edges_to_adjacency, mesh_adjacency, mesh_edges
 from geomgen.ops.points_in_meshes import points_in_meshes
 from geomgen.ops.points_to_voxels import points_to_voxels
+from geomgen.ops.reconstruct import reconstruct_surface
 from geomgen.ops.sample_points import sample_points_from_meshes
 from geomgen.ops.subdivide import SubdivideMeshes, subdivide_meshes
 from geomgen.ops.vert_align import vert_align
@@ -42,4 +43,5 @@ __all__ = [
     "subdivide_meshes",
     "SubdivideMeshes",
     "ico_sphere",
+    "reconstruct_surface",
 ]

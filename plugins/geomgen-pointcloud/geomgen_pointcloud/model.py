@@ -40,7 +40,7 @@ from geomgen.nn import ResNetEncoder
 from geomgen.structures import Meshes, PointClouds
 from geomgen_pointcloud.decoders import FoldingPointDecoder, MLPPointDecoder
 from geomgen_pointcloud.normals import estimate_normals
-from geomgen_pointcloud.reconstruct import reconstruct_surface
+from geomgen.ops.reconstruct import reconstruct_surface
 
 __all__ = ["PointCloudPredictor", "DECODERS"]
 

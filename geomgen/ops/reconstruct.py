@@ -1,5 +1,5 @@
 """Watertight surface reconstruction from point clouds by voxel splatting, hole filling
-and marching cubes (the ``predict_meshes`` of the ``pointcloud`` representation).
+and marching cubes (used by the ``pointcloud`` representation and point-cloud generators).
 
 Shape letters: ``N`` clouds, ``P`` (padded) points, ``R`` voxels per axis
 (grids ``(N, R, R, R)`` indexed ``[n, k, j, i]`` = ``(z, y, x)`` as in
@@ -37,7 +37,9 @@ import torch
 import torch.nn.functional as F
 
 from geomgen.errors import InvalidInputError
-from geomgen.ops import knn_points, marching_cubes, points_to_voxels
+from geomgen.ops.knn import knn_points
+from geomgen.ops.marching_cubes import marching_cubes
+from geomgen.ops.points_to_voxels import points_to_voxels
 from geomgen.structures import Meshes, Voxels
 
 __all__ = ["splat_points", "dilate", "fill_interior", "solid_occupancy", "reconstruct_surface", "auto_dilation"]
