@@ -147,7 +147,8 @@ def evaluate_generator(
         distances: subset of ``("chamfer", "iou")``; default both for voxel
             generators, ``("chamfer",)`` for point generators.
         likelihood: also compute the references' NLL / negative ELBO when
-            the model defines one.
+            the model defines one (torch's RNG forked and seeded with ``seed``
+            meanwhile, so stochastic bounds are reproducible).
         condition: passed to ``sample`` (e.g. a class name); for
             conditional models None draws random classes.
         batch_size: shapes per ``sample`` / likelihood call.
@@ -210,7 +211,10 @@ def evaluate_generator(
         x = ref["voxels"] if model.output == "voxels" else ref["pointclouds"]
         labels = batch_labels(ref) if model.conditional else None
         total = 0.0
-        with torch.no_grad():
+        # stochastic bounds (a VAE's ELBO) draw from torch's global RNG: fork and seed it
+        devices = [model.device.index or 0] if model.device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
             for start in range(0, R, batch_size):
                 idx = list(range(start, min(start + batch_size, R)))
                 xb = x[idx] if hasattr(x, "__getitem__") else x

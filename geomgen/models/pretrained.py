@@ -205,11 +205,12 @@ def _jsonable(value: Any) -> Any:
 
 def write_manifest_entry(name: str, model_path: str | os.PathLike[str], config: Mapping[str, Any],
                          train: Mapping[str, Any] | None = None, eval: Mapping[str, Any] | None = None,  # noqa: A002
-                         kind: str = "representation") -> dict[str, Any]:
+                         kind: str = "representation", extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Record ``model_path`` (which must sit in ``<assets>/pretrained/``) as the
     weights of ``name``: file name, size, SHA-256, build config, training recipe
     and evaluation summary, and ``kind`` (``"representation"`` or
-    ``"generator"``).  The manifest is rewritten atomically with sorted keys.
+    ``"generator"``), plus the ``extra`` keys.  The manifest is rewritten
+    atomically with sorted keys.
 
     Returns:
         the entry written.
@@ -223,6 +224,7 @@ def write_manifest_entry(name: str, model_path: str | os.PathLike[str], config: 
     entry = {"file": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size,
              "config": _jsonable(dict(config)), "train": _jsonable(dict(train or {})),
              "eval": _jsonable(dict(eval or {})), "kind": str(kind)}
+    entry.update({str(k): _jsonable(v) for k, v in dict(extra or {}).items()})
     data = read_manifest()
     data["models"][str(name)] = entry
     _write_json_atomic(manifest_path(), data)

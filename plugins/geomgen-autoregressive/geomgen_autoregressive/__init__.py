@@ -1,0 +1,1 @@
+"""geomgen's 'autoregressive' generator plugin (registered through the public hooks)."""

@@ -1,0 +1,1 @@
+"""geomgen's 'gan' generator plugin (registered through the public hooks)."""
