@@ -1,5 +1,5 @@
 """geomgen's own plugin: core metrics, datasets, the mean-shape baseline and the ``info``, ``compare``,
-``convert``, ``data``, ``train``, ``eval`` and ``predict`` commands.
+``convert``, ``data``, ``train``, ``eval``, ``sample``, ``predict``, ``view`` and ``render`` commands.
 
 It registers through exactly the hooks a third-party plugin uses (see
 :mod:`geomgen.hookspecs`); heavy modules are imported inside the functions.
@@ -267,6 +267,10 @@ def geomgen_register_commands(register: Any) -> None:
                          configure=_configure_sample, run=_run_sample))
     register(CommandSpec(name="predict", help="predict 3D shapes from images with a (pretrained) model",
                          configure=_configure_predict, run=_run_predict))
+    register(CommandSpec(name="view", help="show meshes, point clouds or voxels in an interactive Open3D window",
+                         configure=_configure_view, run=_run_view))
+    register(CommandSpec(name="render", help="render meshes, point clouds or voxels offscreen to a PNG",
+                         configure=_configure_render, run=_run_render))
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -410,6 +414,31 @@ def _run_predict(args: argparse.Namespace) -> int:
     from geomgen.models.commands import run_predict
 
     return run_predict(args)
+
+
+# ----------------------------------------------------------------------------- view / render commands
+def _configure_view(parser: argparse.ArgumentParser) -> None:
+    from geomgen.viewer.commands import configure_view
+
+    configure_view(parser)
+
+
+def _run_view(args: argparse.Namespace) -> int:
+    from geomgen.viewer.commands import run_view
+
+    return run_view(args)
+
+
+def _configure_render(parser: argparse.ArgumentParser) -> None:
+    from geomgen.viewer.commands import configure_render
+
+    configure_render(parser)
+
+
+def _run_render(args: argparse.Namespace) -> int:
+    from geomgen.viewer.commands import run_render
+
+    return run_render(args)
 
 
 # ----------------------------------------------------------------------------- representations

@@ -17,6 +17,7 @@ __all__ = [
     "FileFormatError",
     "MeshFileNotFoundError",
     "BackendUnavailableError",
+    "DisplayUnavailableError",
     "PluginError",
     "PluginConflictError",
     "UnknownComponentError",
@@ -55,6 +56,12 @@ class MeshFileNotFoundError(GeomgenError, FileNotFoundError):
 class BackendUnavailableError(GeomgenError, ImportError):
     """An optional backend (PyTorch3D, Open3D, ...) was asked for but is not
     installed, or cannot run on the given device."""
+
+
+class DisplayUnavailableError(GeomgenError, RuntimeError):
+    """An interactive window was asked for but no display is available (no
+    ``DISPLAY`` / ``WAYLAND_DISPLAY`` on Linux, or the window could not be
+    created).  The message suggests ``xvfb-run`` or ``geomgen render ... -o out.png``."""
 
 
 class PluginError(GeomgenError):
