@@ -189,7 +189,10 @@ class R2N2(torch.utils.data.Dataset):
             ``shapenet_root``, its ``num_points``, ``num_occupancy``,
             ``occupancy_bound`` and ``near_surface_sigmas`` are used (R2N2
             brings its own images and voxels: the render and voxel fields are ignored).
-        cache_dir, rebuild, progress: of the sample cache (only with ``shapenet_root``).
+        cache_dir: folder of the sample cache (only with ``shapenet_root``).
+        rebuild: rebuild the sample cache (only with ``shapenet_root``).
+        progress: show a progress bar while building the sample cache (only
+            with ``shapenet_root``).
         splits: train/val/test fractions of the hash split.
 
     Attributes:

@@ -51,7 +51,8 @@ class GeneratorReport:
             ``likelihood``) of the references, nats per shape; None when undefined.
         bits_per_voxel: ``nll / (R^3 ln 2)`` (voxel generators), else None.
         likelihood: the model's ``likelihood`` attribute.
-        seed: sampling seed; num_points: ``P`` of the Chamfer clouds.
+        seed: sampling seed.
+        num_points: ``P`` of the Chamfer clouds.
         empty_samples: samples with no occupied voxel / mesh (their Chamfer
             clouds are all at the origin).
         sample_seconds: wall time of drawing the ``G`` samples.

@@ -42,8 +42,10 @@ def train_generator(
         dataset: registered dataset name used when ``train_data`` is None
             (``split="train"``, view 0: generators use the shapes, not the images).
         dataset_config: extra keyword arguments of the dataset builder.
-        train_data, val_data: datasets to use instead (sample dicts of
-            :mod:`geomgen.data` with ``voxels`` / ``points`` and ``label``).
+        train_data: training dataset to use instead of ``dataset`` (sample
+            dicts of :mod:`geomgen.data` with ``voxels`` / ``points`` and
+            ``label``).
+        val_data: validation dataset to use instead, same sample dicts.
 
     Returns:
         :class:`~geomgen.models.TrainedModel`; with ``config.out_dir``,

@@ -27,7 +27,7 @@ from geomgen.io.converters import (
     to_pytorch3d,
     to_trimesh,
 )
-from geomgen.io.images import colorize_depth, image_grid, load_image, save_image
+from geomgen.io.images import IMAGE_SAVE_FORMATS, colorize_depth, image_grid, load_image, save_image
 from geomgen.io.meshes import load_mesh, load_meshes, save_mesh
 from geomgen.io.pointclouds import load_pointcloud, save_pointcloud
 

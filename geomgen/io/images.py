@@ -458,10 +458,12 @@ def colorize_depth(
         mask: ``(H, W)`` bool, pixels to colour; default ``depth > 0`` and
             finite (the ``0 = background`` convention of geomgen's depth maps).
             Depth under the mask must be finite.
-        near, far: depths mapped to the brightest / darkest colour (clamped
-            beyond); default the min / max over the mask.  Pass them to give
-            several maps one scale.  A single depth value maps to the
-            brightest colour.
+        near: depth mapped to the brightest colour (nearer depths are
+            clamped); default the min over the mask.  Pass ``near`` and
+            ``far`` to give several maps one scale.  A single depth value
+            maps to the brightest colour.
+        far: depth mapped to the darkest colour (farther depths are
+            clamped); default the max over the mask.
         background: grey level or RGB triple for pixels outside the mask.
 
     Returns:

@@ -324,7 +324,9 @@ def load_meshes(
 
     Args:
         paths: a sequence of files (not a single path).
-        device, dtype, process: as for :func:`load_mesh`.
+        device: as for :func:`load_mesh`.
+        dtype: as for :func:`load_mesh`.
+        process: as for :func:`load_mesh`.
 
     Returns:
         ``Meshes`` with ``N = len(paths)``.

@@ -98,8 +98,9 @@ def train_representation(
             ``split="val", view=0``.
         dataset_config: extra keyword arguments of the dataset builder
             (e.g. ``{"per_category": {"train": 100}}``).
-        train_data, val_data: datasets to use instead (sample dicts of
-            :mod:`geomgen.data`).
+        train_data: training dataset to use instead of ``dataset`` (sample
+            dicts of :mod:`geomgen.data`).
+        val_data: validation dataset to use instead, same sample dicts.
 
     Returns:
         :class:`TrainedModel`; with ``config.out_dir`` set, ``model.pt`` (see

@@ -51,7 +51,8 @@ class Conv3dBlock(nn.Sequential):
         out_channels: ``C_out``.
         kernel_size: odd kernel size (default 3).
         stride: stride.
-        norm: :func:`~geomgen.nn.norm.make_norm` kind; groups: its maximum group count.
+        norm: :func:`~geomgen.nn.norm.make_norm` kind.
+        groups: its maximum group count.
         act: activation name.
         bias: convolution bias; default only when ``norm="none"``.
 
@@ -86,9 +87,12 @@ class ResBlock3d(nn.Module):
     is a strided 1x1x1 convolution + norm when the shape changes.
 
     Args:
-        in_channels: ``C_in``; out_channels: ``C_out`` (default ``C_in``).
+        in_channels: ``C_in``.
+        out_channels: ``C_out`` (default ``C_in``).
         stride: stride of the first convolution.
-        norm, groups, act: as :class:`Conv3dBlock`.
+        norm: as :class:`Conv3dBlock`.
+        groups: as :class:`Conv3dBlock`.
+        act: as :class:`Conv3dBlock`.
         zero_init_residual: start with the residual branch at zero (kept by
             :func:`~geomgen.nn.init.init_weights`).
 
@@ -149,11 +153,14 @@ class Down3d(nn.Module):
     """Halve a grid's resolution (rounding up) and change its channels.
 
     Args:
-        in_channels: ``C_in``; out_channels: ``C_out``.
+        in_channels: ``C_in``.
+        out_channels: ``C_out``.
         mode: ``"conv"`` (3x3x3 stride-2 :class:`Conv3dBlock`), ``"pool"``
             (2x2x2 max pool with ``ceil_mode``, then a 3x3x3 :class:`Conv3dBlock`)
             or ``"res"`` (stride-2 :class:`ResBlock3d`).
-        norm, groups, act: as :class:`Conv3dBlock`.
+        norm: as :class:`Conv3dBlock`.
+        groups: as :class:`Conv3dBlock`.
+        act: as :class:`Conv3dBlock`.
 
     Shapes: ``(N, C_in, D, H, W) -> (N, C_out, ceil(D / 2), ceil(H / 2), ceil(W / 2))``.
     """
@@ -185,11 +192,14 @@ class Up3d(nn.Module):
     """Double a grid's resolution and change its channels.
 
     Args:
-        in_channels: ``C_in``; out_channels: ``C_out``.
+        in_channels: ``C_in``.
+        out_channels: ``C_out``.
         mode: ``"transpose"`` (``ConvTranspose3d`` kernel 4, stride 2, padding
             1, then norm and act), ``"trilinear"`` or ``"nearest"`` (upsample
             by 2, then a 3x3x3 :class:`Conv3dBlock`).
-        norm, groups, act: as :class:`Conv3dBlock`.
+        norm: as :class:`Conv3dBlock`.
+        groups: as :class:`Conv3dBlock`.
+        act: as :class:`Conv3dBlock`.
 
     Shapes: ``(N, C_in, D, H, W) -> (N, C_out, 2 D, 2 H, 2 W)``.
     """
@@ -245,7 +255,9 @@ class VoxelDecoder(nn.Module):
         start_resolution: side ``S`` of the first grid.
         up_mode: :class:`Up3d` mode.
         blocks_per_level: :class:`ResBlock3d` blocks after each up-sampling.
-        norm, groups, act: as :class:`Conv3dBlock`.
+        norm: as :class:`Conv3dBlock`.
+        groups: as :class:`Conv3dBlock`.
+        act: as :class:`Conv3dBlock`.
         init: :func:`~geomgen.nn.init.init_weights` scheme.
 
     The defaults have 696,777 parameters.
@@ -333,8 +345,9 @@ class VoxelEncoder(nn.Module):
             ``"flatten"`` (the whole last grid feeds the linear layer; needs
             ``resolution``, the input side, and only takes that size).
         resolution: input side ``R`` for ``pool="flatten"``.
-        norm, groups, act: as :class:`Conv3dBlock` (``"leaky_relu"``, ``"none"``
-            norm suit GAN discriminators).
+        norm: as :class:`Conv3dBlock` (``"none"`` suits GAN discriminators).
+        groups: as :class:`Conv3dBlock`.
+        act: as :class:`Conv3dBlock` (``"leaky_relu"`` suits GAN discriminators).
         init: :func:`~geomgen.nn.init.init_weights` scheme.
 
     The defaults have 81,352 parameters.

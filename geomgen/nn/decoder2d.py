@@ -122,7 +122,8 @@ class UNetDecoder2d(nn.Module):
         init: :func:`~geomgen.nn.init.init_weights` scheme (with the activation's gain).
 
     Attributes:
-        out_channels: ``C_out``; widths: the stage widths.
+        out_channels: ``C_out``.
+        widths: the stage widths.
 
     Shapes: ``forward(features, size=None, skip=None)``: ``features[i]`` of
     shape ``(N, C_i, H_i, W_i)``; returns ``(N, C_out, H, W)`` with

@@ -122,7 +122,9 @@ class BasicBlock(nn.Module):
         in_channels: ``C_in``.
         channels: width ``C``; the output has ``C * expansion = C`` channels.
         stride: stride of the first convolution (and of the shortcut).
-        norm: norm kind; groups: its maximum group count; act: activation.
+        norm: norm kind.
+        groups: its maximum group count.
+        act: activation.
         zero_init_residual: start with the residual branch at zero (its last
             norm's scale, or last convolution with ``norm="none"``), so the
             block starts as ``act(shortcut(x))``; kept by :func:`init_weights`.

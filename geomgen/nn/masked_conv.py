@@ -79,7 +79,8 @@ class MaskedConv3d(nn.Conv3d):
     Stride 1 and "same" padding (zeros), so the output grid has the input's size.
 
     Args:
-        in_channels: ``C_in``; out_channels: ``C_out``.
+        in_channels: ``C_in``.
+        out_channels: ``C_out``.
         kernel_size: odd int or three odd ints ``(kD, kH, kW)``.
         mask_type: ``"A"`` or ``"B"`` (see the module docstring).
         bias: learn a bias.
@@ -153,7 +154,9 @@ class MaskedResBlock3d(nn.Module):
     starts as the identity).
 
     Args:
-        channels: ``C``; kernel_size: of the masked convolution; act: activation name.
+        channels: ``C``.
+        kernel_size: of the masked convolution.
+        act: activation name.
 
     Shapes: ``(N, C, D, H, W) -> (N, C, D, H, W)``.
     """
@@ -200,7 +203,8 @@ class PixelCNN3d(nn.Module):
         out_channels: ``C_out`` per voxel.
         hidden: channels of the hidden grids.
         num_blocks: :class:`MaskedResBlock3d` blocks.
-        stem_kernel: kernel of the ``"A"`` stem (odd); block_kernel: of the blocks.
+        stem_kernel: kernel of the ``"A"`` stem (odd).
+        block_kernel: of the blocks.
         act: activation name.
 
     The defaults (``hidden=32``, 4 blocks, stem 5, blocks 3) have 37,121 parameters.

@@ -57,7 +57,8 @@ class RowNorm(nn.Module):
     Args:
         kind: ``"batch"`` (statistics over the ``M`` rows), ``"group"``,
             ``"layer"`` (per row) or ``"none"``.
-        channels: ``C``; groups: maximum group count of ``"group"``.
+        channels: ``C``.
+        groups: maximum group count of ``"group"``.
 
     Shapes: ``(N, *, C) -> (N, *, C)``.
     """
@@ -225,7 +226,8 @@ class ConditionalBatchNorm(nn.Module):
     Args:
         channels: ``C`` (features of ``x``).
         cond_dim: ``F`` (features of the condition ``c``).
-        eps: added to the variance; momentum: of the running estimates.
+        eps: added to the variance.
+        momentum: of the running estimates.
 
     ``ConditionalBatchNorm(128, 256)`` has 65,792 parameters.
 
@@ -276,8 +278,11 @@ class CondResnetBlockFC(nn.Module):
     (the occupancy network decoder's conditional block); ``fc_1`` starts at zero.
 
     Args:
-        size_in: ``C_in``; cond_dim: ``F``; size_out: ``C_out`` (default ``C_in``);
-        size_h: hidden size (default ``min(C_in, C_out)``); act: activation name.
+        size_in: ``C_in``.
+        cond_dim: ``F``.
+        size_out: ``C_out`` (default ``C_in``).
+        size_h: hidden size (default ``min(C_in, C_out)``).
+        act: activation name.
 
     ``CondResnetBlockFC(128, 128)`` has 99,072 parameters.
 

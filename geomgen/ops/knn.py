@@ -420,19 +420,19 @@ def knn_points(
     Returns:
         :class:`KNN` ``(dists, idx, knn)``:
 
-        - ``dists`` ``(N, P1, K)``: **squared** Euclidean distances (L1 with
-          ``norm=1``), same dtype
-          as ``p1``, differentiable w.r.t. ``p1`` and ``p2``.
-        - ``idx`` ``(N, P1, K)`` int64: ``p2[n, idx[n, i, k]]`` is the k-th
-          nearest neighbour of ``p1[n, i]``.
-        - ``knn`` ``(N, P1, K, D)`` or ``None``.
+            - ``dists`` ``(N, P1, K)``: **squared** Euclidean distances (L1 with
+              ``norm=1``), same dtype
+              as ``p1``, differentiable w.r.t. ``p1`` and ``p2``.
+            - ``idx`` ``(N, P1, K)`` int64: ``p2[n, idx[n, i, k]]`` is the k-th
+              nearest neighbour of ``p1[n, i]``.
+            - ``knn`` ``(N, P1, K, D)`` or ``None``.
 
-        A slot ``[n, i, k]`` is invalid when ``i >= lengths1[n]`` (padded
-        query) or ``k >= lengths2[n]`` (fewer than ``k + 1`` reference points,
-        including ``K > P2`` and empty reference clouds).  Invalid slots hold
-        ``dists = 0``, ``idx = -1``, ``knn = 0`` and receive no gradient.
-        PyTorch3D also puts 0 in ``dists`` there but documents 0 (a valid
-        index) in ``idx``; we use -1 so ``idx >= 0`` is a complete mask.
+            A slot ``[n, i, k]`` is invalid when ``i >= lengths1[n]`` (padded
+            query) or ``k >= lengths2[n]`` (fewer than ``k + 1`` reference points,
+            including ``K > P2`` and empty reference clouds).  Invalid slots hold
+            ``dists = 0``, ``idx = -1``, ``knn = 0`` and receive no gradient.
+            PyTorch3D also puts 0 in ``dists`` there but documents 0 (a valid
+            index) in ``idx``; we use -1 so ``idx >= 0`` is a complete mask.
 
     Raises:
         InvalidInputError: wrong dims/dtypes, N or D mismatch, lengths out of

@@ -57,15 +57,17 @@ def mesh_edges(meshes: Any, view: str = "packed") -> torch.Tensor | list[torch.T
         view: ``"packed"`` (default), ``"list"`` or ``"padded"``.
 
     Returns:
-        - ``"packed"``: ``(sum(E), 2)`` int64 edges in *packed* vertex indices
-          (the tensor :meth:`Meshes.edges_packed` returns, not a copy); each
-          row ``(a, b)`` has ``a < b``, rows sorted lexicographically, so the
-          edges of mesh ``i`` are the rows
-          ``[mesh_to_edges_packed_first_idx[i], + num_edges_per_mesh[i])``.
-        - ``"list"``: ``N`` int64 tensors ``(E_i, 2)`` in *local* vertex
-          indices (``0 <= a < b < V_i``), same order.
-        - ``"padded"``: ``(N, max(E), 2)`` int64 in local indices, padding
-          rows are ``-1`` (as ``Meshes.faces_padded``).
+        The edges in the requested ``view``:
+
+            - ``"packed"``: ``(sum(E), 2)`` int64 edges in *packed* vertex indices
+              (the tensor :meth:`Meshes.edges_packed` returns, not a copy); each
+              row ``(a, b)`` has ``a < b``, rows sorted lexicographically, so the
+              edges of mesh ``i`` are the rows
+              ``[mesh_to_edges_packed_first_idx[i], + num_edges_per_mesh[i])``.
+            - ``"list"``: ``N`` int64 tensors ``(E_i, 2)`` in *local* vertex
+              indices (``0 <= a < b < V_i``), same order.
+            - ``"padded"``: ``(N, max(E), 2)`` int64 in local indices, padding
+              rows are ``-1`` (as ``Meshes.faces_padded``).
 
     Raises:
         InvalidInputError: ``meshes`` is not a Meshes; unknown ``view``.

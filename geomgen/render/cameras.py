@@ -191,8 +191,10 @@ class PerspectiveCameras:
                 ``(0, pi)`` radians with ``degrees=False``).
             image_size: ``(H, W)``.
             world_from_camera: ``(N, 4, 4)`` / ``(4, 4)`` poses, or None (identity).
-            dtype, device: of the result; default: those of ``world_from_camera``
-                (or of a tensor ``fov``), else the default dtype on the CPU.
+            dtype: of the result; default: that of ``world_from_camera`` (or
+                of a tensor ``fov``), else the default dtype.
+            device: of the result; default: that of ``world_from_camera`` (or
+                of a tensor ``fov``), else the CPU.
         """
         fn = "PerspectiveCameras.from_fov"
         V.check_bool(degrees, "degrees", fn=fn)
@@ -508,11 +510,14 @@ def orbit_poses(
     shortest rotation taking +Y to ``up``.  Orientation as :func:`look_at`.
 
     Args:
-        azimuth, elevation, distance: numbers or 1-D ``(N,)`` values that
-            broadcast together; elevation strictly inside ``(-90, 90)``
-            degrees (the poles leave the image's up direction undefined),
-            distance ``> 0``.
-        at: ``(3,)`` or ``(N, 3)`` target; up: ``(3,)`` or ``(N, 3)``.
+        azimuth: a number or 1-D ``(N,)`` values; ``azimuth``,
+            ``elevation`` and ``distance`` broadcast together.
+        elevation: a number or ``(N,)`` values strictly inside
+            ``(-90, 90)`` degrees (the poles leave the image's up direction
+            undefined).
+        distance: a number or ``(N,)`` values ``> 0``.
+        at: ``(3,)`` or ``(N, 3)`` target.
+        up: ``(3,)`` or ``(N, 3)`` up direction.
         degrees: angles in degrees (default) or radians.
 
     Returns:

@@ -113,7 +113,8 @@ def shade_lambert(
         light_directions: unit directions ``l`` from the surface towards the
             light, ``(B, H, W, 3)`` per pixel or ``(B, 3)`` per image.
         mask: ``(B, H, W)`` bool; pixels outside get ``background``.
-        ambient, diffuse: non-negative weights.
+        ambient: non-negative weights.
+        diffuse: non-negative weights.
         background: RGB (3 numbers) or one grey level, in ``[0, 1]``.
 
     Returns:
@@ -226,10 +227,14 @@ def render_meshes(
             :data:`DEFAULT_COLOR`.
         light_direction: None = headlight; else a world direction from the
             surface towards the light, ``(3,)`` or ``(B, 3)`` (normalised here).
-        ambient, diffuse: Lambert weights (>= 0).
+        ambient: Lambert weights (>= 0).
+        diffuse: Lambert weights (>= 0).
         background: background RGB in ``[0, 1]`` (or one grey level).
         smooth: interpolate vertex normals (True) or use face normals.
-        znear, zfar, cull_backfaces, backend: see :func:`rasterize_meshes`.
+        znear: see :func:`rasterize_meshes`.
+        zfar: see :func:`rasterize_meshes`.
+        cull_backfaces: see :func:`rasterize_meshes`.
+        backend: see :func:`rasterize_meshes`.
 
     Returns:
         :class:`RenderResult`; see the module docstring for the model.  The

@@ -226,11 +226,13 @@ def render_images(*objects: Any, width: int = 512, height: int = 512, views: int
 
     Args:
         objects: anything :func:`geomgen.viewer.scene.build_items` accepts.
-        width, height: size of one view in pixels (>= 16).
+        width: size of one view in pixels (>= 16).
+        height: size of one view in pixels (>= 16).
         views: number of orbit views (>= 1).
         backend: ``"auto"``, ``"open3d"`` or ``"geomgen"`` (module docstring).
         point_size: point size in pixels (Open3D backend).
-        layout, normalize: see :func:`~geomgen.viewer.scene.build_items`.
+        layout: see :func:`~geomgen.viewer.scene.build_items`.
+        normalize: see :func:`~geomgen.viewer.scene.build_items`.
         item: which item (batch element) to render.
 
     Returns:
@@ -283,10 +285,14 @@ def render_png(objects: Any, path: str | Path, width: int = 512, height: int = 5
             ``DepthMaps``, sample dicts, paths, ``(P, 3)`` point tensors; a
             list of Open3D geometries counts as one object).
         path: the PNG to write (its folder is created).
-        width, height: pixels of one view; the PNG is ``views * width`` wide.
+        width: pixels of one view; the PNG is ``views * width`` wide.
+        height: pixels of one view; the PNG is ``views * width`` wide.
         views: orbit views laid out as one row.
         backend: ``"auto"`` | ``"open3d"`` | ``"geomgen"``; see the module docstring.
-        point_size, layout, normalize, item: see :func:`render_images`.
+        point_size: see :func:`render_images`.
+        layout: see :func:`render_images`.
+        normalize: see :func:`render_images`.
+        item: see :func:`render_images`.
 
     Returns:
         ``(path, backend used)``.

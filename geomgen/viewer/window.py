@@ -306,12 +306,16 @@ def show(*objects: Any, titles: Sequence[str] | None = None, width: int = 960, h
             side along +x (e.g. ``show(pred, gt)``), each normalised to a
             longest edge of 1; ``N``/``P`` page through the batch.
         titles: one label per shown item (printed when it is shown), or one for all.
-        width, height: window size in pixels.
+        width: window size in pixels.
+        height: window size in pixels.
         point_size: point size in pixels.
-        wireframe, show_normals: initial state of the ``W`` / ``O`` toggles.
+        wireframe: initial state of the ``W`` / ``O`` toggles.
+        show_normals: initial state of the ``W`` / ``O`` toggles.
         block: run the event loop until closed and return None; False: return
             the :class:`Viewer` handle at once (drive it with ``step()``).
-        layout, normalize, voxels_as: see :func:`geomgen.viewer.scene.build_items`.
+        layout: see :func:`geomgen.viewer.scene.build_items`.
+        normalize: see :func:`geomgen.viewer.scene.build_items`.
+        voxels_as: see :func:`geomgen.viewer.scene.build_items`.
         window_name: the window title.
         verbose: print the key help and the item titles.
 

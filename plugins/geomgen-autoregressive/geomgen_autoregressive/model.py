@@ -247,7 +247,8 @@ class VoxelPixelCNN(ShapeGenerator):
         """Ancestral sampling in raster order: ``(n, R, R, R)`` float {0, 1}.
 
         Args:
-            n: number of shapes; labels: ``(n,)`` (conditional models) or None.
+            n: number of shapes.
+            labels: ``(n,)`` (conditional models) or None.
             generator: the source of every random number (one uniform per voxel and shape).
             temperature: ``T > 0``, divides the logits (``T < 1`` sharpens,
                 ``T > 1`` flattens; 1 samples the model).

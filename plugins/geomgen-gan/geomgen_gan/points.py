@@ -35,10 +35,12 @@ class PointGeneratorNet(nn.Module):
     """``z (N, L)`` (+ labels ``(N,)``) -> points ``(N, P, 3)`` in ``[-0.5, 0.5]^3``.
 
     Args:
-        latent_dim: ``L``; num_points: ``P``.
+        latent_dim: ``L``.
+        num_points: ``P``.
         hidden: hidden layer sizes of the MLP.
         norm: norm of the hidden layers (``"batch"``, ``"layer"``, ``"none"`` ...).
-        num_classes: ``K`` (0: unconditional); embed_dim: class embedding size.
+        num_classes: ``K`` (0: unconditional).
+        embed_dim: class embedding size.
     """
 
     def __init__(self, latent_dim: int, num_points: int, hidden: Sequence[int], norm: str, num_classes: int,

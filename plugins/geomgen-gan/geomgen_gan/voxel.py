@@ -62,7 +62,8 @@ class VoxelGeneratorNet(nn.Module):
         start_resolution: ``S``.
         up_mode: :class:`~geomgen.nn.Up3d` mode of the hidden up-samplings.
         norm: normalisation of the hidden grids.
-        num_classes: ``K`` (0: unconditional); embed_dim: size of the class
+        num_classes: ``K`` (0: unconditional).
+        embed_dim: size of the class
             embedding concatenated to ``z``.
     """
 

@@ -50,7 +50,8 @@ class PointEncoderNet(nn.Module):
         latent_dim: ``Z``.
         hidden: per-point layer sizes of the PointNet.
         feat_dim: ``F``, size of the pooled feature vector.
-        num_classes: ``K`` (0: unconditional); embed_dim: size of the class
+        num_classes: ``K`` (0: unconditional).
+        embed_dim: size of the class
             embedding concatenated to the features.
     """
 
@@ -77,9 +78,11 @@ class PointDecoderNet(nn.Module):
     """Latents ``z (N, Z)`` (+ labels ``(N,)``) -> points ``(N, P, 3)`` in ``[-0.5, 0.5]^3``.
 
     Args:
-        latent_dim: ``Z``; num_points: ``P``.
+        latent_dim: ``Z``.
+        num_points: ``P``.
         hidden: hidden layer sizes of the MLP.
-        num_classes: ``K`` (0: unconditional); embed_dim: class embedding size.
+        num_classes: ``K`` (0: unconditional).
+        embed_dim: class embedding size.
     """
 
     def __init__(self, latent_dim: int, num_points: int, hidden: Sequence[int], num_classes: int,
@@ -252,7 +255,8 @@ class PointVAE(VAEGenerator):
         """``(n, P, 3)`` points decoded from ``z ~ N(0, temperature^2 I)``.
 
         Args:
-            n: number of clouds; labels: ``(n,)`` (conditional models) or None.
+            n: number of clouds.
+            labels: ``(n,)`` (conditional models) or None.
             generator: source of the latents.
             temperature: standard deviation of the latents (``> 0``).
 

@@ -76,7 +76,8 @@ class VoxelEncoderNet(nn.Module):
             the first halves the grid (rounding up).
         feat_dim: ``F``, size of the flattened-grid features.
         norm: normalisation of the convolutions.
-        num_classes: ``K`` (0: unconditional); embed_dim: size of the class
+        num_classes: ``K`` (0: unconditional).
+        embed_dim: size of the class
             embedding concatenated to the features.
     """
 
@@ -110,7 +111,8 @@ class VoxelDecoderNet(nn.Module):
             grids ``S, 2S, ..., R``.
         start_resolution: ``S``.
         norm: normalisation of the hidden grids.
-        num_classes: ``K`` (0: unconditional); embed_dim: size of the class
+        num_classes: ``K`` (0: unconditional).
+        embed_dim: size of the class
             embedding concatenated to ``z``.
     """
 
@@ -376,7 +378,8 @@ class VoxelVAE(VAEGenerator):
         """``n`` shapes ``(n, R, R, R)`` decoded from ``z ~ N(0, temperature^2 I)``.
 
         Args:
-            n: number of shapes; labels: ``(n,)`` (conditional models) or None.
+            n: number of shapes.
+            labels: ``(n,)`` (conditional models) or None.
             generator: the source of every random number (the latents, and the
                 voxels of ``mode="sample"``).
             mode: ``"mean"`` (default): the decoder's probabilities thresholded
