@@ -139,3 +139,43 @@ def test_render_cli_writes_png(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["render", str(tmp_path / "m.obj")])  # no -o
     assert info.value.code == 2
+
+
+def test_render_cli_dataset_samples_beside_predictions(tmp_path, capsys):
+    """``--dataset`` puts the GT mesh and points first, ``--repr`` adds each model's
+    prediction of the sample's first view (object frame) beside them."""
+    from PIL import Image
+
+    from geomgen.cli import main
+
+    sets = ["--set", f'root="{tmp_path / "data"}"', "--set", 'categories=["box", "sphere"]',
+            "--set", "per_category=2", "--set", "resolution=16", "--set", "progress=false"]
+    out = tmp_path / "pred.png"
+    code = main(["render", "--dataset", "shapes", *sets, "--index", "0", "--index", "1",
+                 "--repr", "voxel", "--repr", "mesh", "-o", str(out), "--size", "96", "--backend", "geomgen"])
+    assert code == 0, capsys.readouterr().err
+    with Image.open(out) as im:
+        arr = np.asarray(im.convert("RGB"))
+    sil = _silhouette(arr)
+    cols = np.nonzero(sil.any(0))[0]
+    assert sil.sum() > 200 and cols.min() < 24 and cols.max() > 72  # four objects spread along the row
+    assert main(["render", "--dataset", "shapes", *sets, "--index", "9", "-o", str(out)]) == 1
+    assert "--index 9" in capsys.readouterr().err
+    assert main(["render", "--repr", "voxel", "-o", str(out)]) == 1
+    assert "--predict" in capsys.readouterr().err
+    assert main(["render", "-o", str(out)]) == 1
+    assert "nothing to show" in capsys.readouterr().err
+
+
+def test_render_cli_predictions_of_images(tmp_path, capsys):
+    from pathlib import Path
+
+    from geomgen.cli import main
+
+    examples = Path(__file__).resolve().parents[1] / "assets" / "examples"
+    out = tmp_path / "p.png"
+    code = main(["render", "--predict", str(examples / "chair.png"), str(examples / "mug.png"),
+                 "--repr", "pointcloud", "-o", str(out), "--size", "64", "--backend", "geomgen"])
+    assert code == 0 and out.is_file(), capsys.readouterr().err
+    assert main(["render", "--predict", str(tmp_path / "nope.png"), "-o", str(out)]) == 1
+    assert "nope.png" in capsys.readouterr().err

@@ -9,6 +9,19 @@
   auto|open3d|geomgen]`` - an offscreen PNG (several paths side by side, ``N``
   orbit views in a row); prints the path and the backend used.
 
+Both commands also show things that are not files (after the paths, in this order):
+
+* ``--dataset NAME [--split test] [--index I]... [--set KEY=VALUE]...`` - dataset
+  samples: the GT meshes beside their surface points (the indices are the batch
+  that N / P page through);
+* ``--predict IMAGE... [--repr NAME]... [--weights model.pt]`` - single-view
+  predictions of the images (one object per representation, side by side; the
+  images are the batch that N / P page through); camera-frame predictions
+  (OpenCV axes) are turned to +Y up, the camera on +Z;
+* ``--dataset NAME --repr NAME...`` (no ``--predict``) - predictions from each
+  sample's first view **beside its ground truth**, mapped to the object frame
+  with the view's pose.
+
 Errors (missing or unreadable files, no display, Open3D missing) are
 :mod:`geomgen.errors` errors: the CLI prints them and exits with status 1;
 usage errors exit with 2 (argparse).
@@ -18,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from geomgen.errors import InvalidInputError, MeshFileNotFoundError
 
@@ -30,8 +44,104 @@ def _check_paths(paths: list[str]) -> None:
             raise MeshFileNotFoundError(f"{p}: no such file")
 
 
+def _add_sources(parser: argparse.ArgumentParser) -> None:
+    """The non-file sources shared by ``view`` and ``render``."""
+    g = parser.add_argument_group("datasets and predictions")
+    g.add_argument("--dataset", metavar="NAME", default=None, help="show samples of a registered dataset")
+    g.add_argument("--split", default="test", help="dataset split (default: %(default)s)")
+    g.add_argument("--index", type=int, action="append", default=None, metavar="I",
+                   help="sample index, repeatable (default: 0)")
+    g.add_argument("--set", dest="sets", action="append", default=None, metavar="KEY=VALUE",
+                   help="dataset builder argument (JSON value), repeatable, e.g. --set resolution=32")
+    g.add_argument("--predict", nargs="+", default=None, metavar="IMAGE",
+                   help="images to predict shapes from (pretrained single-view models)")
+    g.add_argument("--repr", dest="reprs", action="append", default=None, metavar="NAME",
+                   help="representation for --predict, repeatable (default: voxel)")
+    g.add_argument("--weights", default=None, metavar="PATH", help="model file for --predict (one --repr)")
+
+
+def _sources(args: argparse.Namespace) -> tuple[list, list[str]]:
+    """``(objects, titles)`` of the paths, dataset samples and predictions asked for.
+
+    Raises:
+        InvalidInputError: nothing to show, an index out of range, options that need another.
+        MeshFileNotFoundError: a missing path or image.
+    """
+    import geomgen
+
+    _check_paths(args.paths)
+    objects: list = list(args.paths)
+    titles = [Path(p).name for p in args.paths]
+    if args.dataset is not None:
+        from geomgen.data.preview import _parse_sets
+
+        from geomgen.data import collate_samples
+
+        ds = geomgen.get_dataset(args.dataset, split=args.split, **dict(_parse_sets(args.sets)))
+        samples = []
+        for i in args.index or [0]:
+            if not -len(ds) <= i < len(ds):
+                raise InvalidInputError(f"--index {i}: {args.dataset} {args.split} has {len(ds)} samples")
+            samples.append(ds[i])
+        batch = collate_samples(samples)  # the indices are the batch N / P page through
+        objects += [batch["mesh"], batch["pointclouds"]]
+        titles += [f"{args.dataset} GT mesh", f"{args.dataset} GT points"]
+    elif args.index or args.sets:
+        raise InvalidInputError("--index / --set need --dataset NAME")
+    if args.weights is not None and len(args.reprs or ["voxel"]) != 1:
+        raise InvalidInputError("--weights: give exactly one --repr with it")
+    if args.predict:
+        _check_paths(args.predict)
+        for r in args.reprs or ["voxel"]:
+            objects.append(_prediction(list(args.predict), r, args.weights))
+            titles.append(r)
+    elif args.dataset is not None and args.reprs:
+        from geomgen.models.base import single_view
+
+        batch = single_view(batch, 0)
+        for r in args.reprs:
+            objects.append(_prediction(batch["images"], r, args.weights, batch["K"], batch["world_from_camera"]))
+            titles.append(r)
+    elif args.reprs or args.weights:
+        raise InvalidInputError("--repr / --weights need --predict IMAGE... or --dataset NAME")
+    if not objects:
+        raise InvalidInputError("nothing to show: give PATH..., --dataset NAME or --predict IMAGE...")
+    return objects, titles
+
+
+def _prediction(images: Any, representation: str, weights: str | None, K: Any = None,
+                world_from_camera: Any = None) -> Any:
+    """Meshes of a single-view model's predictions of ``images``, in the object frame
+    when the ``(N, 4, 4)`` ``world_from_camera`` poses are given, else (camera-frame
+    models) with OpenCV's y-down / z-forward axes turned to +Y up."""
+    import torch
+
+    from geomgen.models.base import camera_to_world
+    from geomgen.models.predict import _scaled_K, load_images, resolve_model
+    from geomgen.structures import Meshes
+
+    model = resolve_model(representation, weights)
+    x, sizes = load_images(images, model.image_size)
+    x = x.to(model.device)
+    if K is not None:
+        K = _scaled_K(K, sizes, model.image_size)
+    with torch.no_grad():
+        meshes = model.predict_meshes(x, None if K is None else K.to(model.device))
+    if model.frame != "camera":
+        return meshes
+    verts = []
+    for i, v in enumerate(meshes.verts_list()):
+        v = v.detach().cpu()
+        if world_from_camera is not None:
+            v = camera_to_world(v[None], world_from_camera[i:i + 1].to(v))[0]
+        else:
+            v = v * torch.tensor([1.0, -1.0, -1.0])
+        verts.append(v)
+    return Meshes(verts, [f.cpu() for f in meshes.faces_list()])
+
+
 def configure_view(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH",
+    parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="mesh, point cloud or voxel files (OBJ, PLY, OFF, STL, GLB, XYZ, PWN, NPZ, NPY, BINVOX)")
     layout = parser.add_mutually_exclusive_group()
     layout.add_argument("--side-by-side", dest="layout", action="store_const", const="side-by-side",
@@ -47,20 +157,23 @@ def configure_view(parser: argparse.ArgumentParser) -> None:
                         help="window size (default: 960 720)")
     parser.add_argument("--screenshot", metavar="PNG", default=None,
                         help="save a screenshot of the first view to PNG and close (no interaction)")
+    _add_sources(parser)
 
 
 def run_view(args: argparse.Namespace) -> int:
     from geomgen.viewer.window import check_display, show
 
-    _check_paths(args.paths)
     if not args.point_size > 0:
         raise InvalidInputError(f"--point-size: must be > 0, got {args.point_size}")
+    _check_paths(args.paths)
     check_display()
-    titles = [Path(p).name for p in args.paths] if args.layout == "batch" else None
-    viewer = show(*args.paths, titles=titles, width=args.size[0], height=args.size[1],
+    objects, names = _sources(args)
+    titles = names if args.layout == "batch" and len(names) == len(objects) and not args.predict \
+        and args.dataset is None else None
+    viewer = show(*objects, titles=titles, width=args.size[0], height=args.size[1],
                   point_size=args.point_size, wireframe=args.wireframe, show_normals=args.normals,
-                  block=False, layout=args.layout, window_name="geomgen view: " + " | ".join(
-                      Path(p).name for p in args.paths), verbose=args.screenshot is None)
+                  block=False, layout=args.layout, window_name="geomgen view: " + " | ".join(names),
+                  verbose=args.screenshot is None)
     assert viewer is not None
     try:
         if args.screenshot is not None:
@@ -74,7 +187,7 @@ def run_view(args: argparse.Namespace) -> int:
 
 
 def configure_render(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH",
+    parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="mesh, point cloud or voxel files; several are laid out side by side")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.png", help="the PNG to write")
     parser.add_argument("--size", type=int, default=512, metavar="PX",
@@ -86,19 +199,20 @@ def configure_render(parser: argparse.ArgumentParser) -> None:
                              "when it starts, else geomgen (default: %(default)s)")
     parser.add_argument("--point-size", type=float, default=3.0, metavar="X",
                         help="point size in pixels, Open3D backend (default: %(default)s)")
+    _add_sources(parser)
 
 
 def run_render(args: argparse.Namespace) -> int:
     from geomgen.viewer.offscreen import render_png
 
-    _check_paths(args.paths)
     if not 16 <= args.size <= 8192:
         raise InvalidInputError(f"--size: must be in [16, 8192], got {args.size}")
     if not 1 <= args.views <= 64:
         raise InvalidInputError(f"--views: must be in [1, 64], got {args.views}")
     if Path(args.output).suffix.lower() != ".png":
         raise InvalidInputError(f"-o {args.output}: the output must be a .png file")
-    path, backend = render_png(list(args.paths), args.output, width=args.size, height=args.size,
+    objects, _ = _sources(args)
+    path, backend = render_png(objects, args.output, width=args.size, height=args.size,
                                views=args.views, backend=args.backend, point_size=args.point_size)
     print(f"wrote {path} (backend: {backend})")
     return 0
