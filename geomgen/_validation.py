@@ -239,6 +239,17 @@ def check_float(
     return value
 
 
+def check_int_list(value: Any, name: str, *, min_value: int = 1, fn: str | None = None) -> list[int]:
+    """``value`` as a non-empty list of ints ``>= min_value`` (e.g. layer widths).
+
+    Raises:
+        InvalidInputError: not a non-empty sequence of such integers (a string is not one).
+    """
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
+        raise fail(name, f"must be a non-empty list of integers, got {value!r}", fn)
+    return [check_int(v, name, min_value=min_value, fn=fn) for v in value]
+
+
 def check_choice(value: Any, name: str, choices: Sequence[Any], *, fn: str | None = None) -> Any:
     """Require ``value`` to be one of ``choices`` (compared with ``==``, ``None`` allowed if listed)."""
     for c in choices:

@@ -6,10 +6,6 @@ both optimizers' states, and ``--resume``."""
 from __future__ import annotations
 
 import csv
-import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -17,6 +13,8 @@ import torch
 import geomgen
 from geomgen.models import load_model
 from geomgen.train.checkpoint import load_checkpoint
+
+from _torchrun import torchrun_train
 
 pytestmark = pytest.mark.slow
 
@@ -30,15 +28,7 @@ def _data_config(root):
 
 
 def _train(tmp, out, steps, *extra):
-    env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
-    env.pop("WORLD_SIZE", None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-           "-m", "geomgen.cli", "train", "gan",
-           "--data-config", json.dumps(_data_config(tmp / "data")),
-           "--model-config", json.dumps(TINY_GAN),
-           "--out-dir", str(out), "--max-steps", str(steps), "--batch-size", "2", "--val-every", "2",
-           "--checkpoint-every", "2", "--warmup-steps", "0", "--no-progress", *extra]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    return torchrun_train("gan", _data_config(tmp / "data"), TINY_GAN, out, steps, *extra)
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,14 @@ over two ranks, one ``model.pt`` written by rank 0, and ``--resume``.
 from __future__ import annotations
 
 import csv
-import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 import geomgen
 from geomgen.models import load_model
 from geomgen.train.checkpoint import load_checkpoint
+
+from _torchrun import torchrun_train
 
 pytestmark = pytest.mark.slow
 
@@ -29,15 +27,7 @@ def _data_config(root):
 
 
 def _train(tmp, out, steps, *extra):
-    env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
-    env.pop("WORLD_SIZE", None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-           "-m", "geomgen.cli", "train", "pointcloud",
-           "--data-config", json.dumps(_data_config(tmp / "data")),
-           "--model-config", json.dumps({"num_points": 128, "mesh_resolution": 24}),
-           "--out-dir", str(out), "--max-steps", str(steps), "--batch-size", "2", "--val-every", "2",
-           "--checkpoint-every", "2", "--warmup-steps", "0", "--no-progress", *extra]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    return torchrun_train("pointcloud", _data_config(tmp / "data"), {"num_points": 128, "mesh_resolution": 24}, out, steps, *extra)
 
 
 @pytest.fixture(scope="module")

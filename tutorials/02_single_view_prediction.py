@@ -40,7 +40,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 
 import geomgen
-from geomgen.io import image_grid, load_image, save_image, save_mesh
+from geomgen.io import image_grid, save_image, save_mesh
 from geomgen.metrics import compare_meshes
 from geomgen.models.base import camera_to_world
 from geomgen.models.commands import render_prediction  # the render `geomgen predict --render` draws

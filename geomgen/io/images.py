@@ -169,7 +169,7 @@ def _pil_to_chw(img: Any, fn: str, name: str) -> torch.Tensor:
     elif mode == "I":  # 32-bit ints: 16-bit PNGs are read this way by some Pillow versions
         a = np.array(img)
         if a.size and (a.min() < 0 or a.max() > 65535):
-            raise _fail(fn, name, f"is a 32-bit integer image (mode 'I') with values outside 0..65535; "
+            raise _fail(fn, name, "is a 32-bit integer image (mode 'I') with values outside 0..65535; "
                         "convert it to 8 or 16 bits first")
         return _nonempty(torch.from_numpy(a.astype(np.float32) / 65535.0)[None], fn, name)
     elif mode == "F":

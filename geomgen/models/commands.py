@@ -250,7 +250,6 @@ def _baseline(args: argparse.Namespace, dcfg: dict[str, Any]) -> Any:
 
 def run_eval(args: argparse.Namespace) -> int:
     import geomgen
-    from geomgen.models.baseline import MeanShape
     from geomgen.models.evaluate import evaluate, format_table
 
     dcfg = _data_config(args)

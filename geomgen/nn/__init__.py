@@ -28,7 +28,7 @@ Bad arguments raise :class:`geomgen.errors.InvalidInputError` naming the argumen
 from geomgen.nn.activation import ACTIVATIONS, make_activation
 from geomgen.nn.attention import MultiHeadAttention, TransformerBlock, lengths_to_padding_mask
 from geomgen.nn.decoder2d import UNetDecoder2d
-from geomgen.nn.conv3d import Conv3dBlock, Down3d, ResBlock3d, Up3d, VoxelDecoder, VoxelEncoder
+from geomgen.nn.conv3d import Conv3dBlock, Down3d, ResBlock3d, Up3d, VoxelDecoder, VoxelEncoder, doubling_levels
 from geomgen.nn.graph_conv import GraphConvBlock
 from geomgen.nn.image_encoder import (
     RESNET_PRESETS,
@@ -66,6 +66,7 @@ __all__ = [
     "Up3d",
     "VoxelDecoder",
     "VoxelEncoder",
+    "doubling_levels",
     "MLP",
     "RowNorm",
     "ResnetBlockFC",

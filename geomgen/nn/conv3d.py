@@ -30,7 +30,7 @@ from geomgen.nn.conv_block import check_channels_first, conv_norm_act
 from geomgen.nn.init import INIT_SCHEMES, init_weights
 from geomgen.nn.norm import make_norm
 
-__all__ = ["Conv3dBlock", "ResBlock3d", "Down3d", "Up3d", "VoxelDecoder", "VoxelEncoder"]
+__all__ = ["Conv3dBlock", "ResBlock3d", "Down3d", "Up3d", "VoxelDecoder", "VoxelEncoder", "doubling_levels"]
 
 
 def _check_grid(x: Any, name: str, channels: int, fn: str) -> torch.Tensor:
@@ -229,11 +229,19 @@ class Up3d(nn.Module):
         return self.body(_check_grid(x, "x", self.in_channels, "Up3d.forward"))
 
 
-def _levels(resolution: int, start: int, fn: str) -> int:
+def doubling_levels(resolution: int, start: int, min_levels: int = 0, fn: str | None = None) -> int:
+    """``k`` with ``resolution = start * 2^k`` and ``k >= min_levels``: how many
+    2x up-samplings take a ``start^3`` grid to ``resolution^3``.
+
+    Raises:
+        InvalidInputError: ``resolution`` is not such a multiple (the message
+            names ``resolution`` and ``fn``).
+    """
     ratio = resolution // start
-    if resolution % start or ratio & (ratio - 1):
+    if resolution % start or ratio < 1 or ratio & (ratio - 1) or ratio < 2 ** min_levels:
+        at_least = f" (>= {2 ** min_levels})" if min_levels else ""
         raise V.fail(
-            "resolution", f"must be start_resolution ({start}) times a power of 2, got {resolution}", fn
+            "resolution", f"must be start_resolution ({start}) times a power of 2{at_least}, got {resolution}", fn
         )
     return int(math.log2(ratio))
 
@@ -287,7 +295,7 @@ class VoxelDecoder(nn.Module):
         start_resolution = V.check_int(start_resolution, "start_resolution", min_value=1, fn=fn)
         blocks_per_level = V.check_int(blocks_per_level, "blocks_per_level", min_value=0, fn=fn)
         V.check_choice(init, "init", INIT_SCHEMES, fn=fn)
-        n_up = _levels(resolution, start_resolution, fn)
+        n_up = doubling_levels(resolution, start_resolution, fn=fn)
         if channels is None:
             chans = tuple(max(8, 64 >> i) for i in range(n_up + 1))
         else:

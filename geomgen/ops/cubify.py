@@ -51,7 +51,6 @@ output lives on the input's device (use ``.to()``).
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 import torch

@@ -26,7 +26,6 @@ from geomgen.generative import batch_points
 from geomgen.nn import MLP, PointNetEncoder, make_activation
 
 from geomgen_gan.adversarial import AdversarialGenerator, check_training_options
-from geomgen_gan.voxel import _int_list
 
 __all__ = ["PointGAN", "PointGeneratorNet", "PointDiscriminatorNet"]
 
@@ -132,9 +131,9 @@ class PointGAN(AdversarialGenerator):
         fn = "PointGAN"
         num_points = V.check_int(num_points, "num_points", min_value=1, fn=fn)
         latent_dim = V.check_int(latent_dim, "latent_dim", min_value=1, fn=fn)
-        gh = _int_list(gen_hidden, "gen_hidden", fn)
+        gh = V.check_int_list(gen_hidden, "gen_hidden", fn=fn)
         V.check_choice(gen_norm, "gen_norm", ("batch", "layer", "group", "none"), fn=fn)
-        dh = _int_list(disc_hidden, "disc_hidden", fn)
+        dh = V.check_int_list(disc_hidden, "disc_hidden", fn=fn)
         disc_feat = V.check_int(disc_feat, "disc_feat", min_value=1, fn=fn)
         embed_dim = V.check_int(embed_dim, "embed_dim", min_value=1, fn=fn)
         train = check_training_options(loss, gp_weight, d_steps, lr_d, betas, fn)

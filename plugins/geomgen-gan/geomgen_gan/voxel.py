@@ -27,26 +27,11 @@ from torch import nn
 
 from geomgen import _validation as V
 from geomgen.generative import batch_voxels
-from geomgen.nn import NORM_KINDS, Down3d, Up3d, init_weights, make_activation, make_norm
+from geomgen.nn import NORM_KINDS, Down3d, Up3d, doubling_levels, init_weights, make_activation, make_norm
 
 from geomgen_gan.adversarial import AdversarialGenerator, check_training_options
 
 __all__ = ["VoxelGAN", "VoxelGeneratorNet", "VoxelDiscriminatorNet"]
-
-
-def _int_list(value: Any, name: str, fn: str) -> list[int]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
-        raise V.fail(name, f"must be a non-empty list of integers, got {value!r}", fn)
-    return [V.check_int(v, name, min_value=1, fn=fn) for v in value]
-
-
-def _levels(resolution: int, start: int, fn: str) -> int:
-    """``k`` with ``resolution = start * 2^k`` (``k >= 1``)."""
-    ratio = resolution // start
-    if resolution % start or ratio < 2 or ratio & (ratio - 1):
-        raise V.fail("resolution", f"must be start_resolution ({start}) times a power of 2 (>= 2), got {resolution}",
-                     fn)
-    return ratio.bit_length() - 1
 
 
 class VoxelGeneratorNet(nn.Module):
@@ -192,14 +177,14 @@ class VoxelGAN(AdversarialGenerator):
         resolution = V.check_int(resolution, "resolution", min_value=2, fn=fn)
         latent_dim = V.check_int(latent_dim, "latent_dim", min_value=1, fn=fn)
         start_resolution = V.check_int(start_resolution, "start_resolution", min_value=1, fn=fn)
-        k = _levels(resolution, start_resolution, fn)
-        gens = None if gen_channels is None else _int_list(gen_channels, "gen_channels", fn)
+        k = doubling_levels(resolution, start_resolution, min_levels=1, fn=fn)
+        gens = None if gen_channels is None else V.check_int_list(gen_channels, "gen_channels", fn=fn)
         if gens is not None and len(gens) != k:
             raise V.fail("gen_channels", f"must have {k} entries (grids {start_resolution}..{resolution // 2}), "
                          f"got {len(gens)}", fn)
         V.check_choice(up_mode, "up_mode", ("transpose", "trilinear", "nearest"), fn=fn)
         V.check_choice(gen_norm, "gen_norm", NORM_KINDS, fn=fn)
-        discs = _int_list(disc_channels, "disc_channels", fn)
+        discs = V.check_int_list(disc_channels, "disc_channels", fn=fn)
         disc_feat = V.check_int(disc_feat, "disc_feat", min_value=1, fn=fn)
         V.check_choice(disc_norm, "disc_norm", tuple(k for k in NORM_KINDS if k != "batch"), fn=fn)
         embed_dim = V.check_int(embed_dim, "embed_dim", min_value=1, fn=fn)

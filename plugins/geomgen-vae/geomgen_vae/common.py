@@ -17,7 +17,6 @@ models feed a learned class embedding to both the encoder and the decoder.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -25,22 +24,12 @@ import torch
 from geomgen import _validation as V
 from geomgen.generative import ShapeGenerator
 
-__all__ = ["VAEGenerator", "check_int_list", "LOGVAR_RANGE"]
+__all__ = ["VAEGenerator", "LOGVAR_RANGE"]
 
 #: ``logvar`` is clamped to this range (posterior standard deviations from
 #: about ``4.5e-5`` to ``55``) so that ``exp(logvar)`` never over- or underflows.
 LOGVAR_RANGE: tuple[float, float] = (-20.0, 8.0)
 
-
-def check_int_list(value: Any, name: str, fn: str) -> list[int]:
-    """``value`` as a non-empty list of positive ints.
-
-    Raises:
-        InvalidInputError: not a non-empty sequence of integers >= 1.
-    """
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
-        raise V.fail(name, f"must be a non-empty list of integers, got {value!r}", fn)
-    return [V.check_int(v, name, min_value=1, fn=fn) for v in value]
 
 
 class VAEGenerator(ShapeGenerator):
@@ -60,15 +49,42 @@ class VAEGenerator(ShapeGenerator):
         """Weight of ``KL(q || p)`` in :meth:`compute_loss` (1 = the ELBO)."""
         return float(self.config["beta"])
 
+    # ------------------------------------------------------------------ encoder / decoder
+    def encode(self, x: Any, condition: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior ``q(z | x[, c]) = N(mu, diag(exp(logvar)))`` of shapes ``x``.
+
+        Args:
+            x: what :meth:`as_input` accepts: ``Voxels`` or ``(N, [1,] D, D, D)``
+                occupancies with ``D`` a multiple of ``R`` (binarised at 0.5)
+                for ``vae``; ``PointClouds`` of equal sizes or ``(N, P', 3)``
+                points for ``vae-points``.
+            condition: conditional models: ``(N,)`` labels / names, or one label
+                for all; unconditional: None.
+
+        Returns:
+            ``(mu, logvar)``, each ``(N, Z)`` (``logvar`` is the log variance).
+
+        Raises:
+            InvalidInputError: bad ``x``; a missing, unknown or superfluous condition.
+        """
+        fn = f"{type(self).__name__}.encode"
+        x = self.as_input(x, "encode")
+        return self._encode(x, self.labels_of(condition, x.shape[0], fn))
+
+    def decode(self, z: torch.Tensor, condition: Any = None) -> torch.Tensor:
+        """The decoder's output for latents ``z (N, Z)``: Bernoulli logits
+        ``(N, 1, R, R, R)`` of ``p(x | z[, c])`` (``vae``) or points ``(N, P, 3)``
+        in ``[-0.5, 0.5]^3`` (``vae-points``).
+
+        Raises:
+            InvalidInputError: ``z`` not ``(N, Z)`` floats; a missing, unknown
+                or superfluous condition.
+        """
+        fn = f"{type(self).__name__}.decode"
+        z = self.check_latent(z, fn)
+        return self.decoder(z, self.labels_of(condition, z.shape[0], fn))
+
     # ------------------------------------------------------------------ subclass hooks
-    def encode(self, x: Any, condition: Any = None) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover
-        """``(mu, logvar)``, each ``(N, Z)``, of the posterior of shapes ``x``."""
-        raise NotImplementedError
-
-    def decode(self, z: torch.Tensor, condition: Any = None) -> torch.Tensor:  # pragma: no cover - abstract
-        """The decoder's raw output for latents ``z (N, Z)``."""
-        raise NotImplementedError
-
     def decode_shapes(self, z: torch.Tensor, labels: torch.Tensor | None,
                       threshold: float = 0.5) -> torch.Tensor:  # pragma: no cover - abstract
         """Latents ``(N, Z)`` -> shapes as :meth:`generate` returns them (deterministic)."""

@@ -38,7 +38,7 @@ from geomgen.losses import chamfer_distance
 from geomgen.losses.kl import gaussian_kl
 from geomgen.nn import MLP, PointNetEncoder, make_activation
 
-from geomgen_vae.common import LOGVAR_RANGE, VAEGenerator, check_int_list
+from geomgen_vae.common import LOGVAR_RANGE, VAEGenerator
 
 __all__ = ["PointVAE", "PointEncoderNet", "PointDecoderNet"]
 
@@ -137,9 +137,9 @@ class PointVAE(VAEGenerator):
         fn = "PointVAE"
         num_points = V.check_int(num_points, "num_points", min_value=1, fn=fn)
         latent_dim = V.check_int(latent_dim, "latent_dim", min_value=1, fn=fn)
-        encs = check_int_list(enc_hidden, "enc_hidden", fn)
+        encs = V.check_int_list(enc_hidden, "enc_hidden", fn=fn)
         enc_feat = V.check_int(enc_feat, "enc_feat", min_value=1, fn=fn)
-        decs = check_int_list(dec_hidden, "dec_hidden", fn)
+        decs = V.check_int_list(dec_hidden, "dec_hidden", fn=fn)
         embed_dim = V.check_int(embed_dim, "embed_dim", min_value=1, fn=fn)
         beta = V.check_float(beta, "beta", nonnegative=True, fn=fn)
         if isinstance(categories, str):
@@ -154,36 +154,6 @@ class PointVAE(VAEGenerator):
     # ------------------------------------------------------------------ networks
     def _encode(self, x: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(x, labels)
-
-    def encode(self, x: Any, condition: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior ``q(z | x[, c]) = N(mu, diag(exp(logvar)))`` of clouds ``x``.
-
-        Args:
-            x: :class:`~geomgen.structures.PointClouds` of equal sizes or
-                ``(N, P', 3)`` points (any ``P' >= 1``).
-            condition: conditional models: ``(N,)`` labels / names, or one label
-                for all; unconditional: None.
-
-        Returns:
-            ``(mu, logvar)``, each ``(N, Z)``.
-
-        Raises:
-            InvalidInputError: bad ``x``; a missing, unknown or superfluous condition.
-        """
-        fn = f"{type(self).__name__}.encode"
-        pts = self.as_input(x, "encode")
-        return self._encode(pts, self.labels_of(condition, pts.shape[0], fn))
-
-    def decode(self, z: torch.Tensor, condition: Any = None) -> torch.Tensor:
-        """Points ``(N, P, 3)`` in ``[-0.5, 0.5]^3`` decoded from latents ``z (N, Z)``.
-
-        Raises:
-            InvalidInputError: ``z`` not ``(N, Z)`` floats; a missing, unknown
-                or superfluous condition.
-        """
-        fn = f"{type(self).__name__}.decode"
-        z = self.check_latent(z, fn)
-        return self.decoder(z, self.labels_of(condition, z.shape[0], fn))
 
     def decode_shapes(self, z: torch.Tensor, labels: torch.Tensor | None, threshold: float = 0.5) -> torch.Tensor:
         """``(N, P, 3)`` points of latents ``z (N, Z)`` (``threshold`` is unused)."""

@@ -44,9 +44,9 @@ from geomgen import _validation as V
 from geomgen.errors import InvalidInputError
 from geomgen.generative import batch_labels, batch_voxels
 from geomgen.losses.kl import gaussian_kl
-from geomgen.nn import NORM_KINDS, VoxelDecoder, VoxelEncoder, make_activation
+from geomgen.nn import NORM_KINDS, VoxelDecoder, VoxelEncoder, doubling_levels, make_activation
 
-from geomgen_vae.common import LOGVAR_RANGE, VAEGenerator, check_int_list
+from geomgen_vae.common import LOGVAR_RANGE, VAEGenerator
 
 __all__ = ["VoxelVAE", "VoxelEncoderNet", "VoxelDecoderNet", "GENERATE_MODES"]
 
@@ -55,15 +55,6 @@ GENERATE_MODES: tuple[str, ...] = ("mean", "sample", "probs")
 
 #: Largest number of ``(shape, z)`` pairs :meth:`VoxelVAE.log_prob` decodes at once.
 _IWAE_CHUNK: int = 64
-
-
-def _levels(resolution: int, start: int, fn: str) -> int:
-    """``k`` with ``resolution = start * 2^k`` (``k >= 1``)."""
-    ratio = resolution // start
-    if resolution % start or ratio < 2 or ratio & (ratio - 1):
-        raise V.fail("resolution", f"must be start_resolution ({start}) times a power of 2 (>= 2), got {resolution}",
-                     fn)
-    return ratio.bit_length() - 1
 
 
 class VoxelEncoderNet(nn.Module):
@@ -177,10 +168,10 @@ class VoxelVAE(VAEGenerator):
         resolution = V.check_int(resolution, "resolution", min_value=2, fn=fn)
         latent_dim = V.check_int(latent_dim, "latent_dim", min_value=1, fn=fn)
         start_resolution = V.check_int(start_resolution, "start_resolution", min_value=1, fn=fn)
-        k = _levels(resolution, start_resolution, fn)
-        encs = check_int_list(enc_channels, "enc_channels", fn)
+        k = doubling_levels(resolution, start_resolution, min_levels=1, fn=fn)
+        encs = V.check_int_list(enc_channels, "enc_channels", fn=fn)
         enc_feat = V.check_int(enc_feat, "enc_feat", min_value=1, fn=fn)
-        decs = None if dec_channels is None else check_int_list(dec_channels, "dec_channels", fn)
+        decs = None if dec_channels is None else V.check_int_list(dec_channels, "dec_channels", fn=fn)
         if decs is not None and len(decs) != k + 1:
             raise V.fail("dec_channels", f"must have {k + 1} entries (grids {start_resolution}..{resolution}), "
                          f"got {len(decs)}", fn)
@@ -202,36 +193,6 @@ class VoxelVAE(VAEGenerator):
     # ------------------------------------------------------------------ networks
     def _encode(self, v: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(v.to(self.decoder.body.fc.weight.dtype), labels)
-
-    def encode(self, x: Any, condition: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior ``q(z | x[, c]) = N(mu, diag(exp(logvar)))`` of shapes ``x``.
-
-        Args:
-            x: :class:`~geomgen.structures.Voxels` or ``(N, [1,] D, D, D)``
-                occupancies with ``D`` a multiple of ``R`` (binarised at 0.5).
-            condition: conditional models: ``(N,)`` labels / names, or one label
-                for all; unconditional: None.
-
-        Returns:
-            ``(mu, logvar)``, each ``(N, Z)`` (``logvar`` is the log variance).
-
-        Raises:
-            InvalidInputError: bad ``x``; a missing, unknown or superfluous condition.
-        """
-        fn = f"{type(self).__name__}.encode"
-        v = self.as_input(x, "encode")
-        return self._encode(v, self.labels_of(condition, v.shape[0], fn))
-
-    def decode(self, z: torch.Tensor, condition: Any = None) -> torch.Tensor:
-        """Bernoulli logits ``(N, 1, R, R, R)`` of ``p(x | z[, c])`` for latents ``z (N, Z)``.
-
-        Raises:
-            InvalidInputError: ``z`` not ``(N, Z)`` floats; a missing, unknown
-                or superfluous condition.
-        """
-        fn = f"{type(self).__name__}.decode"
-        z = self.check_latent(z, fn)
-        return self.decoder(z, self.labels_of(condition, z.shape[0], fn))
 
     def decode_shapes(self, z: torch.Tensor, labels: torch.Tensor | None, threshold: float = 0.5) -> torch.Tensor:
         """``(N, R, R, R)`` float {0, 1}: decoder probabilities of ``z (N, Z)`` >= ``threshold``."""
