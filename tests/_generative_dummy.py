@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 import geomgen
 from geomgen.components import DatasetSpec, GeneratorSpec
-from geomgen.generative import ShapeGenerator, batch_labels, batch_points, batch_voxels
+from geomgen.generative import ShapeGenerator, batch_points, batch_voxels
 from geomgen.testing.generative import ToyShapes
 
 
@@ -49,7 +49,7 @@ class IndependentVoxels(ShapeGenerator):
 
     def compute_loss(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         v = batch_voxels(batch, self.resolution).to(self.device)
-        labels = batch_labels(batch) if self.conditional else None
+        labels = self.batch_labels_of(batch, int(v.shape[0]))
         ll = self.log_prob(v, labels)
         loss = -ll.mean() / self.resolution ** 3
         return {"loss": loss, "bits_per_voxel": loss.detach() / math.log(2.0)}

@@ -148,3 +148,18 @@ def test_task_delegates_to_the_model():
     torch.testing.assert_close(metrics["bits_per_voxel"], torch.tensor(1.0))
     torch.testing.assert_close(metrics["nll"], torch.tensor(64 * math.log(2.0)))
     assert batch_voxels(batch, 4).shape == (4, 1, 4, 4, 4)
+
+
+def test_batch_labels_of_checks_conditional_batches():
+    uncond = IndependentVoxels(resolution=4)
+    assert uncond.batch_labels_of({"label": torch.tensor([5, 7])}) is None  # ignored: unconditional
+    cond = IndependentVoxels(resolution=4, num_classes=3)
+    assert cond.batch_labels_of({"label": [0, 2]}, 2).tolist() == [0, 2]
+    with pytest.raises(InvalidInputError, match="needs the batch's 'label'"):
+        cond.batch_labels_of({"voxels": torch.zeros(2, 4, 4, 4)}, 2)
+    with pytest.raises(InvalidInputError, match=r"\(3,\) integers in \[0, 3\)"):
+        cond.batch_labels_of({"label": torch.tensor([0, 1])}, 3)
+    with pytest.raises(InvalidInputError, match=r"in \[0, 3\)"):
+        cond.batch_labels_of({"label": torch.tensor([0, 3])})
+    with pytest.raises(InvalidInputError, match="IndependentVoxels.compute_loss"):
+        cond.compute_loss({"voxels": Voxels(torch.zeros(2, 4, 4, 4))})

@@ -258,6 +258,32 @@ class ShapeGenerator(nn.Module):
                 raise V.fail("condition", f"labels must be integers in [0, {self.num_classes}), got {c!r}", fn)
         return torch.tensor(labels, dtype=torch.int64, device=self.device)
 
+    def batch_labels_of(self, batch: Mapping[str, Any], n: int | None = None,
+                        fn: str | None = None) -> torch.Tensor | None:
+        """The ``(B,)`` int64 class labels of a training batch on the model's
+        device, or None for an unconditional model.
+
+        ``n``: the batch size ``B`` the labels must have (None: any).  ``fn``
+        names the caller in errors (default ``<Model>.compute_loss``).
+
+        Raises:
+            InvalidInputError: a conditional model and a batch without a
+                ``"label"`` key, or labels of another length or out of
+                ``[0, num_classes)``.
+        """
+        if not self.conditional:
+            return None
+        fn = fn or f"{type(self).__name__}.compute_loss"
+        labels = batch_labels(batch)
+        if labels is None:
+            raise V.fail("batch", f"a class-conditional model needs the batch's 'label' (keys: {sorted(batch)})", fn)
+        if labels.dim() != 1 or (n is not None and labels.shape[0] != n) or (
+                labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes)):
+            want = "(B,)" if n is None else f"({n},)"
+            raise V.fail("batch", f"'label' must be {want} integers in [0, {self.num_classes}), "
+                         f"got {labels.tolist()}", fn)
+        return labels.to(self.device)
+
     def as_input(self, x: Any, fn: str = "log_prob") -> torch.Tensor:
         """Shapes as the model's input tensor: voxel generators take a
         :class:`~geomgen.structures.Voxels` or ``(N, R, R, R)`` / ``(N, 1, R, R, R)``
@@ -411,8 +437,7 @@ class ShapeGenerator(nn.Module):
         if self.likelihood is not None:
             x = batch_voxels(batch, self.resolution) if self.output == "voxels" else \
                 batch_points(batch, self.num_points, torch.Generator().manual_seed(0))
-            labels = batch_labels(batch) if self.conditional else None
-            cond = None if labels is None else labels.to(self.device)
+            cond = self.batch_labels_of(batch, fn=f"{type(self).__name__}.validation_metrics")
             ll = self.log_prob(x, cond) if self.likelihood == "exact" else self.elbo(x, cond)
             out["nll"] = -ll.mean()
             if self.output == "voxels":

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from geomgen import _validation as V
-from geomgen.generative import ShapeGenerator, batch_labels, batch_voxels
+from geomgen.generative import ShapeGenerator, batch_voxels
 from geomgen.nn import ACTIVATIONS, MaskedConv3d, MaskedResBlock3d, make_activation
 from geomgen.nn.activation import activation_gain_name
 
@@ -232,12 +232,7 @@ class VoxelPixelCNN(ShapeGenerator):
             InvalidInputError: a conditional model and a batch without labels.
         """
         v = batch_voxels(batch, self.resolution).to(self.device, self.head_out.weight.dtype)
-        labels = None
-        if self.conditional:
-            labels = batch_labels(batch)
-            if labels is None:
-                raise V.fail("batch", "a class-conditional model needs the batch's 'label'",
-                             f"{type(self).__name__}.compute_loss")
+        labels = self.batch_labels_of(batch, v.shape[0])
         loss = F.binary_cross_entropy_with_logits(self.logits(v, labels), v)
         return {"loss": loss, "bits_per_voxel": loss.detach() / math.log(2.0)}
 

@@ -163,18 +163,6 @@ class AdversarialGenerator(ShapeGenerator):
             raise V.fail("labels", f"must lie in [0, {self.num_classes}), got {labels.tolist()}", fn)
         return labels.to(self.device, torch.int64)
 
-    def _batch_labels(self, batch: Mapping[str, Any], n: int, fn: str) -> torch.Tensor | None:
-        if not self.conditional:
-            return None
-        labels = batch.get("label")
-        if labels is None:
-            raise V.fail("batch", f"a class-conditional model needs the batch's 'label' (keys: {sorted(batch)})", fn)
-        labels = torch.as_tensor(labels, dtype=torch.int64).to(self.device)
-        if labels.shape != (n,) or int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
-            raise V.fail("batch", f"'label' must be ({n},) integers in [0, {self.num_classes}), got {labels.tolist()}",
-                         fn)
-        return labels
-
     def _discriminator_terms(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None,
                              generator: torch.Generator | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``d_loss`` and its logged terms; ``fake`` is detached here."""
@@ -229,7 +217,7 @@ class AdversarialGenerator(ShapeGenerator):
         step = V.check_int(step, "step", min_value=0, fn=fn)
         real = self.real_input(batch)
         n = real.shape[0]
-        labels = self._batch_labels(batch, n, fn)
+        labels = self.batch_labels_of(batch, n, fn)
         update_gen = (step + 1) % int(self.config["d_steps"]) == 0
         with contextlib.nullcontext() if update_gen else torch.no_grad():
             fake = self.fake_input(n, labels)
@@ -252,7 +240,7 @@ class AdversarialGenerator(ShapeGenerator):
         fn = f"{type(self).__name__}.compute_loss"
         real = self.real_input(batch, generator)
         n = real.shape[0]
-        labels = self._batch_labels(batch, n, fn)
+        labels = self.batch_labels_of(batch, n, fn)
         fake = self.fake_input(n, labels, generator)
         d_loss, logs = self._discriminator_terms(real, fake, labels, generator)
         g_loss = generator_loss(self.loss_kind, self.critic(fake, labels))

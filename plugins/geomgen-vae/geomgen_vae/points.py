@@ -33,7 +33,7 @@ from torch import nn
 
 from geomgen import _validation as V
 from geomgen.errors import InvalidInputError
-from geomgen.generative import LikelihoodUnavailableError, batch_labels, batch_points
+from geomgen.generative import LikelihoodUnavailableError, batch_points
 from geomgen.losses import chamfer_distance
 from geomgen.losses.kl import gaussian_kl
 from geomgen.nn import MLP, PointNetEncoder, make_activation
@@ -206,13 +206,7 @@ class PointVAE(VAEGenerator):
             InvalidInputError: a conditional model and a batch without labels.
         """
         pts = batch_points(batch, self.num_points).to(self.device)
-        labels = None
-        if self.conditional:
-            labels = batch_labels(batch)
-            if labels is None:
-                raise V.fail("batch", "a class-conditional model needs the batch's 'label'",
-                             f"{type(self).__name__}.compute_loss")
-            labels = labels.to(self.device)
+        labels = self.batch_labels_of(batch, pts.shape[0])
         mu, logvar = self._encode(pts, labels)
         rec = self.decoder(self.reparameterize(mu, logvar), labels)
         cd, _ = chamfer_distance(rec, pts)

@@ -42,7 +42,7 @@ from torch import nn
 
 from geomgen import _validation as V
 from geomgen.errors import InvalidInputError
-from geomgen.generative import batch_labels, batch_voxels
+from geomgen.generative import batch_voxels
 from geomgen.losses.kl import gaussian_kl
 from geomgen.nn import NORM_KINDS, VoxelDecoder, VoxelEncoder, doubling_levels, make_activation
 
@@ -319,13 +319,7 @@ class VoxelVAE(VAEGenerator):
             InvalidInputError: a conditional model and a batch without labels.
         """
         v = batch_voxels(batch, self.resolution).to(self.device)
-        labels = None
-        if self.conditional:
-            labels = batch_labels(batch)
-            if labels is None:
-                raise V.fail("batch", "a class-conditional model needs the batch's 'label'",
-                             f"{type(self).__name__}.compute_loss")
-            labels = labels.to(self.device)
+        labels = self.batch_labels_of(batch, v.shape[0])
         nll, kl = self._terms(v, labels)
         voxels = float(self.resolution ** 3)
         recon, kl = nll.mean(), kl.mean()
