@@ -22,3 +22,28 @@ def torchrun_train(name: str, data_config: dict[str, Any], model_config: dict[st
            "--out-dir", str(out), "--max-steps", str(steps), "--batch-size", "2", "--val-every", "2",
            "--checkpoint-every", "2", "--warmup-steps", "0", "--no-progress", *extra]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def tiny_shapes_config(root: Path, resolution: int) -> dict[str, Any]:
+    """The two-category, two-shapes-per-split ``shapes`` dataset the torchrun tests train on."""
+    return {"root": str(root), "categories": ["box", "sphere"], "per_category": 2, "resolution": resolution,
+            "progress": False}
+
+
+def train_then_resume(tmp: Path, name: str, model_config: dict[str, Any],
+                      resolution: int) -> tuple[Path, subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    """Build the tiny dataset's cache once (before the ranks start), train ``name``
+    for 2 steps on 2 ranks, then ``--resume`` to 4 steps; asserts both runs
+    succeed.  Returns the run folder and the two completed processes."""
+    import geomgen
+
+    data = tiny_shapes_config(tmp / "data", resolution)
+    for split in ("train", "val"):
+        geomgen.get_dataset("shapes", split=split, **data)
+    out = tmp / "run"
+    runs = []
+    for steps, extra in ((2, ()), (4, ("--resume",))):
+        proc = torchrun_train(name, data, model_config, out, steps, *extra)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+        runs.append(proc)
+    return out, runs[0], runs[1]

@@ -10,11 +10,10 @@ import csv
 import pytest
 import torch
 
-import geomgen
 from geomgen.models import load_model
 from geomgen.train.checkpoint import load_checkpoint
 
-from _torchrun import torchrun_train
+from _torchrun import train_then_resume
 
 pytestmark = pytest.mark.slow
 
@@ -22,26 +21,9 @@ TINY_GAN = {"resolution": 16, "latent_dim": 8, "gen_channels": [16, 8], "disc_ch
             "disc_feat": 16}
 
 
-def _data_config(root):
-    return {"root": str(root), "categories": ["box", "sphere"], "per_category": 2, "resolution": 16,
-            "progress": False}
-
-
-def _train(tmp, out, steps, *extra):
-    return torchrun_train("gan", _data_config(tmp / "data"), TINY_GAN, out, steps, *extra)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("torchrun-gan")
-    for split in ("train", "val"):  # build the tiny cache once, before the ranks start
-        geomgen.get_dataset("shapes", split=split, **_data_config(tmp / "data"))
-    out = tmp / "run"
-    first = _train(tmp, out, 2)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-6000:]
-    resumed = _train(tmp, out, 4, "--resume")
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-6000:]
-    return out, first, resumed
+    return train_then_resume(tmp_path_factory.mktemp("torchrun-gan"), "gan", TINY_GAN, resolution=16)
 
 
 def test_two_ranks_train_both_networks_and_write_one_model(run):

@@ -12,35 +12,17 @@ import csv
 
 import pytest
 
-import geomgen
 from geomgen.models import load_model
 from geomgen.train.checkpoint import load_checkpoint
 
-from _torchrun import torchrun_train
+from _torchrun import train_then_resume
 
 pytestmark = pytest.mark.slow
 
 
-def _data_config(root):
-    return {"root": str(root), "categories": ["box", "sphere"], "per_category": 2, "resolution": 20,
-            "progress": False}
-
-
-def _train(tmp, out, steps, *extra):
-    return torchrun_train("pointcloud", _data_config(tmp / "data"), {"num_points": 128, "mesh_resolution": 24}, out, steps, *extra)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("torchrun-train")
-    for split in ("train", "val"):  # build the tiny cache once, before the ranks start
-        geomgen.get_dataset("shapes", split=split, **_data_config(tmp / "data"))
-    out = tmp / "run"
-    first = _train(tmp, out, 2)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-6000:]
-    resumed = _train(tmp, out, 4, "--resume")
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-6000:]
-    return out, first, resumed
+    return train_then_resume(tmp_path_factory.mktemp("torchrun-train"), "pointcloud", {"num_points": 128, "mesh_resolution": 24}, resolution=20)
 
 
 def test_two_ranks_write_one_model_and_the_logs(run):
