@@ -138,6 +138,21 @@ def test_files_and_bad_files(tmp_path):
     np.savez(tmp_path / "other.npz", labels=np.arange(4))
     with pytest.raises(FileFormatError, match="other.npz"):
         to_items(tmp_path / "other.npz")
+    K = np.array([[20.0, 0, 8], [0, 20.0, 6], [0, 0, 1]], np.float32)
+    depth = np.zeros((12, 16), np.float32)
+    depth[3:9, 4:12] = 2.0  # a 6 x 8 patch two units in front of the camera
+    np.savez(tmp_path / "d.npz", depth=depth, K=K)
+    (pts,), = to_items(tmp_path / "d.npz")
+    xyz = np.asarray(pts.points)
+    assert xyz.shape == (48, 3) and np.allclose(xyz[:, 2], -2.0)  # camera frame shown y-up, looking down -z
+    np.savez(tmp_path / "d2.npz", depth=np.stack([depth, depth]), K=K, mask=np.ones((2, 12, 16), bool) & (depth > 0))
+    assert len(to_items(tmp_path / "d2.npz")) == 2
+    np.savez(tmp_path / "noK.npz", depth=depth)
+    with pytest.raises(FileFormatError, match=r"noK.npz: a depth map needs its intrinsics"):
+        to_items(tmp_path / "noK.npz")
+    np.savez(tmp_path / "badmask.npz", depth=depth, K=K, mask=np.ones((3, 3), bool))
+    with pytest.raises(FileFormatError, match="badmask.npz"):
+        to_items(tmp_path / "badmask.npz")
     (tmp_path / "bad.obj").write_text("this is not an obj\n")
     with pytest.raises(GeomgenError, match="bad.obj"):
         to_items(tmp_path / "bad.obj")

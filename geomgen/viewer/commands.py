@@ -142,7 +142,8 @@ def _prediction(images: Any, representation: str, weights: str | None, K: Any = 
 
 def configure_view(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="mesh, point cloud or voxel files (OBJ, PLY, OFF, STL, GLB, XYZ, PWN, NPZ, NPY, BINVOX)")
+                        help="mesh, point cloud, voxel or depth-map files (OBJ, PLY, OFF, STL, GLB, XYZ, PWN, NPY, BINVOX; "
+                             "NPZ with points, a voxel grid, or depth + K as geomgen predict writes)")
     layout = parser.add_mutually_exclusive_group()
     layout.add_argument("--side-by-side", dest="layout", action="store_const", const="side-by-side",
                         help="show the files next to each other, each scaled to the same size (default)")
@@ -188,7 +189,8 @@ def run_view(args: argparse.Namespace) -> int:
 
 def configure_render(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="mesh, point cloud or voxel files; several are laid out side by side")
+                        help="mesh, point cloud, voxel or depth-map files (as for geomgen view); several are laid out "
+                             "side by side")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.png", help="the PNG to write")
     parser.add_argument("--size", type=int, default=512, metavar="PX",
                         help="pixels per view, square (default: %(default)s)")
