@@ -15,6 +15,7 @@ from geomgen.metrics import generative_metrics
 from geomgen.models.training import load_model, save_model
 from geomgen.testing.generative import ToyShapes, check_generator, toy_batch
 from geomgen.train import Trainer, TrainConfig
+from geomgen.train.checkpoint import load_checkpoint
 
 from _gan_tiny import TINY_POINTS, TINY_VOXEL
 
@@ -66,7 +67,7 @@ def test_trainer_checkpoint_resume_is_exact(tmp_path):
     assert second.resumed_from is not None and second.steps == 6
     for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), f"{k} differs after resume"
-    ckpt = torch.load(second.last_checkpoint, weights_only=False)
+    ckpt = load_checkpoint(second.last_checkpoint)  # weights_only=True: checkpoints hold only tensors and plain data
     assert set(ckpt["optimizers"]) == {"disc", "gen"}
 
 
