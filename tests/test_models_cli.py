@@ -10,7 +10,7 @@ import torch
 from _models_dummy import TINY, tiny_dataset, tiny_root, use_dummy_plugin
 
 from geomgen.cli import main
-from geomgen.io import load_binvox, load_image, load_mesh, load_pointcloud, save_image
+from geomgen.io import load_binvox, load_depthmaps, load_image, load_mesh, load_pointcloud, save_image
 from geomgen.models import load_model, save_model
 
 
@@ -183,6 +183,9 @@ def test_predict_voxels_and_depth_outputs(dummy, images, tmp_path, capsys):
         else:
             z = np.load(out)
             assert z["depth"].shape == (64, 64) and int(z["mask"].sum()) == 400 and z["K"].shape == (3, 3)
+            back = load_depthmaps(out)  # the reader of geomgen view reads what predict wrote
+            assert back.depth.shape == (1, 64, 64) and int(back.masks.sum()) == 400
+            assert torch.allclose(back.depth[0, 30, 30], torch.tensor(2.5))
             assert main(["predict", str(images[0]), "--weights", str(weights), "-o", str(tmp_path / "d.ply"),
                          "--points"]) == 0
             assert load_pointcloud(tmp_path / "d.ply").points_list()[0].shape == (400, 3)

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    return train_then_resume(tmp_path_factory.mktemp("torchrun-train"), "pointcloud", {"num_points": 128, "mesh_resolution": 24}, resolution=20)
+    return train_then_resume(tmp_path_factory.mktemp("torchrun-train"), "pointcloud",
+                             {"num_points": 128, "mesh_resolution": 24}, resolution=20)
 
 
 def test_two_ranks_write_one_model_and_the_logs(run):

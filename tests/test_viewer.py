@@ -148,7 +148,7 @@ def test_files_and_bad_files(tmp_path):
     np.savez(tmp_path / "d2.npz", depth=np.stack([depth, depth]), K=K, mask=np.ones((2, 12, 16), bool) & (depth > 0))
     assert len(to_items(tmp_path / "d2.npz")) == 2
     np.savez(tmp_path / "noK.npz", depth=depth)
-    with pytest.raises(FileFormatError, match=r"noK.npz: a depth map needs its intrinsics"):
+    with pytest.raises(FileFormatError, match=r"noK\.npz.*a depth map needs its intrinsics"):
         to_items(tmp_path / "noK.npz")
     np.savez(tmp_path / "badmask.npz", depth=depth, K=K, mask=np.ones((3, 3), bool))
     with pytest.raises(FileFormatError, match="badmask.npz"):

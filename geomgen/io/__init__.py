@@ -5,6 +5,7 @@
 * Point clouds: :func:`load_pointcloud`, :func:`save_pointcloud`
   (PLY, XYZ, PWN, NPZ; mesh files give their vertices).
 * Voxels: :func:`load_binvox`, :func:`save_binvox`.
+* Depth maps with intrinsics: :func:`load_depthmaps`, :func:`save_depthmaps` (NPZ).
 * Images: :func:`load_image`, :func:`save_image`, :func:`colorize_depth`,
   :func:`image_grid` (through Pillow).
 * Converters: :func:`to_trimesh` / :func:`from_trimesh`,
@@ -16,7 +17,7 @@ by the functions that need them.  Every error derives from
 :class:`geomgen.errors.GeomgenError`; errors about files name the file.
 """
 
-from geomgen.io import binvox, converters, meshes, pointclouds
+from geomgen.io import binvox, converters, depthmaps, meshes, pointclouds
 from geomgen.io import images
 from geomgen.io.binvox import load_binvox, save_binvox
 from geomgen.io.converters import (
@@ -27,6 +28,7 @@ from geomgen.io.converters import (
     to_pytorch3d,
     to_trimesh,
 )
+from geomgen.io.depthmaps import load_depthmaps, save_depthmaps
 from geomgen.io.images import IMAGE_SAVE_FORMATS, colorize_depth, image_grid, load_image, save_image
 from geomgen.io.meshes import load_mesh, load_meshes, save_mesh
 from geomgen.io.pointclouds import load_pointcloud, save_pointcloud
@@ -36,5 +38,6 @@ __all__: list[str] = []
 __all__ += meshes.__all__
 __all__ += pointclouds.__all__
 __all__ += binvox.__all__
+__all__ += depthmaps.__all__
 __all__ += converters.__all__
 __all__ += images.__all__

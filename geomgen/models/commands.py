@@ -343,10 +343,8 @@ def _points_of(pred: Any, index: int) -> Any:
 
 
 def _write(path: Path, model: Any, pred: Any, meshes: Any, index: int, points: bool) -> None:
-    import numpy as np
-
-    from geomgen.io import save_binvox, save_mesh, save_pointcloud
-    from geomgen.structures import Meshes, Voxels
+    from geomgen.io import save_binvox, save_depthmaps, save_mesh, save_pointcloud
+    from geomgen.structures import DepthMaps, Meshes, Voxels
 
     ext = path.suffix.lower()
     if ext == ".binvox":
@@ -354,11 +352,8 @@ def _write(path: Path, model: Any, pred: Any, meshes: Any, index: int, points: b
             raise InvalidInputError(f"{path}: .binvox needs a voxel representation; {model.output!r} models "
                                     "write meshes (.obj, .ply, .off)")
         save_binvox(path, pred, index)
-    elif ext == ".npz" and hasattr(pred, "depth") and hasattr(pred, "K") and not points:
-        mask = pred.masks[index].cpu().numpy()
-        depth = pred.depth[index].detach().cpu().numpy().astype(np.float32)
-        np.savez_compressed(path, depth=np.where(mask, depth, 0).astype(np.float32), mask=mask,
-                            K=pred.K[index].cpu().numpy().astype(np.float32))
+    elif ext == ".npz" and isinstance(pred, DepthMaps) and not points:
+        save_depthmaps(path, pred, index)
     elif points or ext in (".xyz", ".pwn", ".npz"):
         if ext not in _POINT_EXTS:
             raise InvalidInputError(f"{path}: --points writes .ply, .xyz, .pwn or .npz files")

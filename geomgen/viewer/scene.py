@@ -26,7 +26,7 @@ gives one item per batch element:
 * a file path (``str`` / :class:`~pathlib.Path`): meshes (OBJ, PLY, OFF, STL,
   GLB, GLTF) and point clouds (PLY without faces, XYZ, PWN, NPZ with a
   ``"points"`` array) through :mod:`geomgen.io`, depth maps (``.npz`` with
-  ``"depth"`` ``(H, W)`` + ``"K"`` ``(3, 3)`` [+ ``"mask"``], as ``geomgen
+  ``"depth"`` and ``"K"``, :func:`geomgen.io.load_depthmaps`, as ``geomgen
   predict --repr depth -o X.npz`` writes them), ``.binvox`` voxel grids,
   ``.npz`` with a 3-D ``"voxels"`` / ``"occupancy"`` / ``"grid"`` array
   (occupancy in ``[0, 1]``, unit voxels at the origin) and ``.npy`` holding a
@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from geomgen.errors import BackendUnavailableError, FileFormatError, GeomgenError, InvalidInputError, MeshFileNotFoundError
+from geomgen.errors import BackendUnavailableError, FileFormatError, InvalidInputError, MeshFileNotFoundError
 
 __all__ = ["import_open3d", "to_items", "build_items", "items_bounds", "PALETTE", "LAYOUTS"]
 
@@ -188,7 +188,7 @@ def _grid_items(o3d: Any, grid: np.ndarray, path: Path, voxels_as: str) -> list[
 
 
 def _file_items(o3d: Any, path: Path, voxels_as: str) -> list[list[Any]]:
-    from geomgen.io import load_binvox, load_mesh, load_pointcloud
+    from geomgen.io import load_binvox, load_depthmaps, load_mesh, load_pointcloud
 
     if not path.exists():
         raise MeshFileNotFoundError(f"{path}: no such file")
@@ -206,7 +206,7 @@ def _file_items(o3d: Any, path: Path, voxels_as: str) -> list[list[Any]]:
         if suffix == ".npz" and "points" in arrays:
             return _structure_items(o3d, load_pointcloud(path), voxels_as)
         if suffix == ".npz" and "depth" in arrays:
-            return _structure_items(o3d, _depth_file(path, arrays), voxels_as)
+            return _structure_items(o3d, load_depthmaps(path), voxels_as)
         keys = [k for k in (*_VOXEL_KEYS, "array") if k in arrays]
         for key in keys:
             a = arrays[key]
@@ -227,32 +227,6 @@ def _file_items(o3d: Any, path: Path, voxels_as: str) -> list[list[Any]]:
         if "no faces" not in str(exc):
             raise
         return _structure_items(o3d, load_pointcloud(path), voxels_as)
-
-
-def _depth_file(path: Path, arrays: dict[str, np.ndarray]) -> Any:
-    """An ``.npz`` depth map as ``geomgen predict`` writes it: ``"depth"``
-    ``(H, W)`` / ``(N, H, W)`` metric z-depth, ``"K"`` ``(3, 3)`` / ``(N, 3, 3)``
-    pixel intrinsics, optional boolean ``"mask"`` (default: depth > 0)."""
-    from geomgen.structures import DepthMaps
-
-    depth, K = arrays["depth"], arrays.get("K")
-    if K is None:
-        raise FileFormatError(f"{path}: a depth map needs its intrinsics: no 'K' (3, 3) array beside 'depth'")
-    if depth.ndim not in (2, 3) or depth.dtype.kind != "f":
-        raise FileFormatError(f"{path}: 'depth' must be an (H, W) or (N, H, W) float array, got "
-                              f"{tuple(depth.shape)} {depth.dtype}")
-    depth = depth[None] if depth.ndim == 2 else depth
-    mask = arrays.get("mask")
-    mask = depth > 0 if mask is None else (mask[None] if mask.ndim == 2 else mask).astype(bool)
-    K = np.broadcast_to(K, (depth.shape[0], 3, 3)) if K.shape == (3, 3) else K
-    if mask.shape != depth.shape or K.shape != (depth.shape[0], 3, 3):
-        raise FileFormatError(f"{path}: 'mask' {tuple(mask.shape)} must match 'depth' {tuple(depth.shape)} and "
-                              f"'K' {tuple(K.shape)} must be (3, 3) or (N, 3, 3)")
-    try:
-        return DepthMaps(torch.from_numpy(depth.astype(np.float32)), torch.from_numpy(K.astype(np.float32)),
-                         masks=torch.from_numpy(mask & np.isfinite(depth)))
-    except GeomgenError as exc:
-        raise FileFormatError(f"{path}: not a valid depth map: {exc}") from exc
 
 
 def _structure_items(o3d: Any, obj: Any, voxels_as: str) -> list[list[Any]]:
