@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 
 __all__ = ["SampleConfig", "build_sample", "normalize_mesh", "SAMPLE_KEYS", "derive_seed"]

@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.data.sdf_primitives import (
     SDF,
     Box,

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 
 __all__ = [
     "SDF",

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.errors import GeomgenError, InvalidInputError
 
 __all__ = [

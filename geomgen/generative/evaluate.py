@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 
 __all__ = ["GeneratorReport", "evaluate_generator", "reference_batch", "sample_surface_points",

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.ops.knn import (
     _as_kernel_array,
     _gather,

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.structures import DepthMaps
 
 __all__ = ["scale_invariant_depth_loss"]

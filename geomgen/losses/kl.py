@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 
 __all__ = ["gaussian_kl"]
 

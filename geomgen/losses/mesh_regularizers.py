@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from geomgen import _validation as V
+from geomgen import checks as V
 
 __all__ = ["mesh_edge_loss", "mesh_laplacian_smoothing", "mesh_normal_consistency", "LAPLACIAN_METHODS"]
 

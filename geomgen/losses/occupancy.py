@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from geomgen import _validation as V
+from geomgen import checks as V
 
 __all__ = ["occupancy_bce"]
 

@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 from geomgen.metrics.normal_consistency import _check_clouds, _mean_cos_to_nearest
 from geomgen.ops.knn import knn_points

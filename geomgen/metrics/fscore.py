@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.ops.knn import _knn_dispatch
 
 __all__ = ["f1_score"]

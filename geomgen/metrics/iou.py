@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 
 __all__ = ["voxel_iou"]
 

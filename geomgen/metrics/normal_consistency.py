@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.ops.knn import knn_points
 
 __all__ = ["normal_consistency"]

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 
 __all__ = [

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 
 __all__ = ["ACTIVATIONS", "make_activation", "activation_gain_name"]
 

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.nn.activation import activation_gain_name, make_activation
 from geomgen.nn.conv_block import check_channels_first, conv_norm_act
 from geomgen.nn.init import INIT_SCHEMES, init_weights

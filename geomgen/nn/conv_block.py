@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.nn.activation import make_activation
 from geomgen.nn.norm import make_norm
 

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.nn.activation import activation_gain_name, make_activation
 from geomgen.nn.conv_block import check_channels_first
 from geomgen.nn.image_encoder import Conv2dBlock

@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.nn.activation import activation_gain_name, make_activation
 from geomgen.nn.init import kaiming_init_
 from geomgen.nn.mlp import RowNorm

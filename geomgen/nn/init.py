@@ -33,7 +33,7 @@ import math
 import torch
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.nn.norm import is_norm
 
 __all__ = ["INIT_SCHEMES", "init_weights", "kaiming_init_", "xavier_init_", "is_weight_layer", "kaiming_std"]

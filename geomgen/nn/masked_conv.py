@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.nn.activation import activation_gain_name, make_activation
 from geomgen.nn.init import kaiming_init_
 

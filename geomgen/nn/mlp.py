@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.nn.activation import activation_gain_name, make_activation
 from geomgen.nn.init import INIT_SCHEMES, init_weights
 from geomgen.nn.norm import make_norm

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 
 __all__ = ["NORM_KINDS", "make_norm", "group_count", "is_norm"]
 

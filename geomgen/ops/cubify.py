@@ -55,7 +55,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.errors import BackendUnavailableError
 from geomgen.ops.marching_cubes import _resolve_workers
 from geomgen.structures import Meshes, Voxels

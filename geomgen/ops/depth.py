@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 from geomgen.structures import DepthMaps, PointClouds
 from geomgen.structures.depthmaps import check_intrinsics

@@ -41,7 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.ops.mesh_edges import GraphAdjacency, _build_adjacency, _check_edges
 
 __all__ = ["GraphConv", "gather_scatter", "GATHER_SCATTER_BACKENDS"]

@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.ops.subdivide import subdivide_meshes
 from geomgen.structures import Meshes
 from geomgen.structures._checks import resolve_device

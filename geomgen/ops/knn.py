@@ -66,7 +66,7 @@ from typing import NamedTuple
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.errors import BackendUnavailableError
 
 __all__ = ["KNN", "knn_points", "knn_gather", "KNN_BACKENDS"]

@@ -83,7 +83,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.errors import BackendUnavailableError
 from geomgen.structures import Meshes, Voxels
 from geomgen.structures._checks import broadcast_batch_param

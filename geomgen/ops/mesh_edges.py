@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 
 __all__ = ["mesh_edges", "MESH_EDGES_VIEWS", "GraphAdjacency", "edges_to_adjacency", "mesh_adjacency"]
 

@@ -52,7 +52,7 @@ from typing import Any
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.ops.voxelize import _candidates, _ray_crossing_torch
 
 __all__ = ["points_in_meshes", "POINTS_IN_MESHES_BACKENDS"]

@@ -51,7 +51,7 @@ from typing import Any
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.ops.voxelize import MAX_VOXELS, _grid_placement, _parse_resolution, _parse_xyz
 from geomgen.structures import Voxels
 

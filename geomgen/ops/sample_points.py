@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 
 __all__ = ["sample_points_from_meshes", "SAMPLE_POINTS_BACKENDS"]
 

@@ -33,7 +33,7 @@ from typing import Any, overload
 import torch
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.structures import Meshes
 
 __all__ = ["subdivide_meshes", "SubdivideMeshes"]

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from geomgen import _validation as V
+from geomgen import checks as V
 
 __all__ = ["vert_align"]
 

@@ -63,7 +63,7 @@ from typing import Any
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.structures import Voxels
 
 __all__ = ["voxelize", "VOXELIZE_BACKENDS", "VOXELIZE_MODES"]

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.ops.depth import _check_K, _check_pose, project_points
 from geomgen.structures._checks import normalize_batch_index
 

@@ -46,7 +46,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.render.cameras import PerspectiveCameras
 
 __all__ = ["Fragments", "rasterize_meshes", "RASTERIZE_BACKENDS"]

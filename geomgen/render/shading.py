@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.render.cameras import PerspectiveCameras
 from geomgen.render.rasterize import Fragments, rasterize_meshes
 

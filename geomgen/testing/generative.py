@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 
 __all__ = ["ToyShapes", "toy_batch", "check_generator", "TOY_CATEGORIES"]
 

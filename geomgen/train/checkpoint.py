@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.errors import FileFormatError, MeshFileNotFoundError
 from geomgen.train._fs import atomic_write
 

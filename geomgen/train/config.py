@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.train.optim import OPTIMIZERS
 from geomgen.train.schedules import SCHEDULES
 

@@ -37,7 +37,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
-from geomgen import _validation as V
+from geomgen import checks as V
 
 __all__ = [
     "DistInfo",

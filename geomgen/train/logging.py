@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.errors import BackendUnavailableError, FileFormatError, MeshFileNotFoundError
 from geomgen.train._fs import atomic_write
 

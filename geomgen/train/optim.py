@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 
 __all__ = ["OPTIMIZERS", "build_optimizer", "param_groups"]
 

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from geomgen import _validation as V
+from geomgen import checks as V
 
 __all__ = ["SCHEDULES", "WarmupScheduler", "build_scheduler", "schedule_lr"]
 

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.errors import FileFormatError, InvalidInputError
 from geomgen.train import distributed as D
 from geomgen.train.checkpoint import (

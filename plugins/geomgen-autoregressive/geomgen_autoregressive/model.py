@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.generative import ShapeGenerator, batch_voxels
 from geomgen.nn import ACTIVATIONS, MaskedConv3d, MaskedResBlock3d, make_activation
 from geomgen.nn.activation import activation_gain_name

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.generative import ShapeGenerator
 from geomgen.train import OptimizerStep
 

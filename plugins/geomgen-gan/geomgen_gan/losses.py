@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from geomgen import _validation as V
+from geomgen import checks as V
 
 __all__ = ["LOSSES", "discriminator_loss", "generator_loss", "gradient_penalty"]
 

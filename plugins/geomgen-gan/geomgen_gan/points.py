@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.generative import batch_points
 from geomgen.nn import MLP, PointNetEncoder, make_activation
 

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.generative import batch_voxels
 from geomgen.nn import NORM_KINDS, Down3d, Up3d, doubling_levels, init_weights, make_activation, make_norm
 

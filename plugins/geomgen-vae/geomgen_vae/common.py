@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.generative import ShapeGenerator
 
 __all__ = ["VAEGenerator", "LOGVAR_RANGE"]

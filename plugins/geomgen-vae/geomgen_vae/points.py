@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 from geomgen.generative import LikelihoodUnavailableError, batch_points
 from geomgen.losses import chamfer_distance

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from geomgen import _validation as V
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 from geomgen.generative import batch_voxels
 from geomgen.losses.kl import gaussian_kl

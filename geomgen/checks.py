@@ -1,4 +1,7 @@
-"""Small, generic checks for arguments at geomgen's public boundaries.
+"""Argument and tensor checks for geomgen's public boundaries: the core's and every plugin's.
+
+This module is public API: a plugin validates its arguments with it, never with a
+private copy, so one input gets one message wherever it is passed.
 
 Every check raises :class:`geomgen.errors.InvalidInputError` whose message
 names the offending argument (and, when ``fn`` is given, the function it was
@@ -8,7 +11,7 @@ otherwise (:func:`check_lengths` builds a default).
 
 Typical use::
 
-    from geomgen import _validation as V
+    from geomgen import checks as V
 
     V.check_tensor(p1, "p1", ndim=3, floating=True, finite=True, fn="knn_points")
     lengths1 = V.check_lengths(lengths1, "lengths1", batch_size=N, max_len=P1,
