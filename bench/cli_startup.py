@@ -47,6 +47,7 @@ def wall_times(cmd: list[str], runs: int) -> list[float]:
 
 
 def main(argv: list[str]) -> int:
+    """Print the table; exit status 1 when a median misses the target."""
     runs = int(argv[0]) if argv and argv[0].isdigit() else 10
     cli = _geomgen()
     shown = "geomgen" if len(cli) == 1 else "python -m geomgen.cli"

@@ -121,6 +121,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 
 @hookimpl
 def geomgen_register_commands(register: Any) -> None:
+    """Register :data:`COMMANDS` as lazy commands (``CommandSpec(module="geomgen.cli.<name>")``)."""
     for name, help_ in COMMANDS:
         register(CommandSpec(name=name, help=help_, module=f"geomgen.cli.{name}"))
 
