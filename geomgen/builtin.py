@@ -3,20 +3,17 @@
 
 It registers through exactly the hooks a third-party plugin uses (see
 :mod:`geomgen.hookspecs`); heavy modules are imported inside the functions.
+The commands live in :mod:`geomgen.cli` (one module per command), named here
+by module only, so listing them imports nothing.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
 from typing import Any
 
 from geomgen.components import CommandSpec, DatasetSpec, MetricSpec, RepresentationSpec
-from geomgen.errors import FileFormatError, InvalidInputError
+from geomgen.errors import InvalidInputError
 from geomgen.hookspecs import hookimpl
-
-POINTCLOUD_SUFFIXES = {".xyz", ".pwn", ".npz"}
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -105,197 +102,38 @@ def geomgen_register_metrics(register: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- commands
-def _load_any(path: str) -> tuple[str, Any]:
-    """Load ``path`` as a mesh, or as a point cloud when it has no faces."""
-    from geomgen.io import load_mesh, load_pointcloud
-
-    if Path(path).suffix.lower() in POINTCLOUD_SUFFIXES:
-        return "pointcloud", load_pointcloud(path)
-    try:
-        return "mesh", load_mesh(path)
-    except FileFormatError as exc:
-        if "no faces" not in str(exc):
-            raise
-        return "pointcloud", load_pointcloud(path)
-
-
-def _configure_info(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="mesh or point cloud files")
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, dict):
-        return "  ".join(f"{k}={_format_value(v)}" for k, v in value.items())
-    if isinstance(value, list):
-        return "[" + ", ".join(_format_value(v) for v in value) + "]"
-    return str(value)
-
-
-def _run_info(args: argparse.Namespace) -> int:
-    from geomgen.summary import mesh_summary, pointcloud_summary
-
-    reports = []
-    for path in args.paths:
-        kind, obj = _load_any(path)
-        if kind == "mesh":
-            report = mesh_summary(obj.verts_list()[0], obj.faces_list()[0])
-            report["has_vertex_colors"] = obj.verts_colors_list() is not None
-        else:
-            normals = obj.normals_list()
-            report = pointcloud_summary(obj.points_list()[0], normals[0] if normals else None)
-        reports.append({"path": path, "type": kind, **report})
-    if args.json:
-        print(json.dumps(reports, indent=2))
-    else:
-        for report in reports:
-            print(f"{report['path']}  ({report['type']})")
-            for key, value in report.items():
-                if key not in ("path", "type"):
-                    print(f"  {key:<22} {_format_value(value)}")
-    return 0
-
-
-def _configure_compare(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("pred", metavar="PRED", help="predicted mesh or point cloud")
-    parser.add_argument("gt", metavar="GT", help="ground-truth mesh or point cloud")
-    parser.add_argument("--metric", action="append", metavar="NAME",
-                        help="metric to compute (repeatable); 'all' runs every installed metric that "
-                             "fits the inputs, including mesh metrics (default: every point-cloud metric)")
-    parser.add_argument("--samples", type=int, default=10000,
-                        help="points sampled from each mesh surface for the point-cloud metrics; mesh "
-                             "metrics sample as their own protocol says (default: %(default)s)")
-    parser.add_argument("--scale", choices=["gt-10", "none"], default="gt-10",
-                        help="'gt-10' scales both so the GT bounding box's longest edge is 10, "
-                             "as in Mesh R-CNN's evaluation (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the surface sampling")
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
-
-
-def _points(kind: str, obj: Any, samples: int, generator: Any) -> Any:
-    if kind == "pointcloud":
-        return obj.points_list()[0][None]
-    from geomgen.ops import sample_points_from_meshes
-
-    return sample_points_from_meshes(obj, samples, generator=generator)
-
-
-def _run_compare(args: argparse.Namespace) -> int:
-    import torch
-
-    import geomgen
-
-    if args.samples < 1:
-        raise InvalidInputError(f"--samples: must be a positive integer, got {args.samples}")
-    pred_kind, pred_obj = _load_any(args.pred)
-    gt_kind, gt_obj = _load_any(args.gt)
-    both_meshes = pred_kind == gt_kind == "mesh"
-    usable = ("pointclouds", "meshes") if both_meshes else ("pointclouds",)
-    names = args.metric or ["pointclouds"]
-    if names in (["pointclouds"], ["all"]):  # every installed metric of those inputs
-        wanted = usable if names == ["all"] else ("pointclouds",)
-        names = [m for m in geomgen.list_metrics() if geomgen.get_metric_spec(m).inputs in wanted]
-    specs = {name: geomgen.get_metric_spec(name) for name in names}
-    for name, spec in specs.items():
-        if spec.inputs not in usable:
-            raise InvalidInputError(f"--metric {name}: takes {spec.inputs}; compare gives it "
-                                    + ("meshes or point samples" if both_meshes else "point samples"))
-    generator = torch.Generator().manual_seed(args.seed)
-    pred = _points(pred_kind, pred_obj, args.samples, generator)
-    gt = _points(gt_kind, gt_obj, args.samples, generator)
-    if args.scale == "gt-10":
-        box = gt_obj.verts_list()[0] if gt_kind == "mesh" else gt[0]  # the GT mesh's box, as Mesh R-CNN
-        extent = float((box.max(0).values - box.min(0).values).max()) if box.numel() else 0.0
-        if extent <= 0:
-            raise InvalidInputError(f"{args.gt}: ground truth has a zero-size bounding box; use --scale none")
-        factor = 10.0 / extent
-        pred, gt = pred * factor, gt * factor
-        if both_meshes:
-            pred_obj, gt_obj = pred_obj.scale_verts(factor), gt_obj.scale_verts(factor)
-    results: dict[str, float] = {}
-    for name, spec in specs.items():
-        value = spec.fn(pred_obj, gt_obj) if spec.inputs == "meshes" else spec.fn(pred, gt)
-        if isinstance(value, dict):
-            for key, item in value.items():  # keys two metrics share are qualified by the metric
-                results[f"{name}:{key}" if key in results else key] = float(torch.as_tensor(item).reshape(-1)[0])
-        else:
-            results[name] = float(torch.as_tensor(value).reshape(-1)[0])
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print(f"pred: {args.pred}\ngt:   {args.gt}\nscale: {args.scale}, samples: {args.samples}")
-        for key, value in results.items():
-            print(f"  {key:<16} {value:.6g}")
-    return 0
-
-
-def _configure_convert(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("src", metavar="SRC", help="input mesh or point cloud")
-    parser.add_argument("dst", metavar="DST", help="output file; the format follows the extension")
-
-
-def _run_convert(args: argparse.Namespace) -> int:
-    from geomgen.io import save_mesh, save_pointcloud
-
-    kind, obj = _load_any(args.src)
-    if kind == "mesh" and Path(args.dst).suffix.lower() in POINTCLOUD_SUFFIXES:
-        raise InvalidInputError(f"{args.dst}: a point-cloud format cannot hold the faces of {args.src}")
-    (save_mesh if kind == "mesh" else save_pointcloud)(args.dst, obj)
-    print(f"wrote {args.dst}")
-    return 0
+#: ``(name, help)`` of geomgen's own commands; each is the module ``geomgen.cli.<name>``,
+#: imported only when the command runs.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("info", "print statistics of mesh or point-cloud files"),
+    ("compare", "compare two shapes with the installed metrics"),
+    ("convert", "convert a mesh or point cloud between file formats"),
+    ("data", "list, inspect, build and preview datasets (contact sheet PNG)"),
+    ("train", "train a representation (voxel, mesh, ...) or a generator (vae, gan, ...) on a dataset"),
+    ("eval", "evaluate single-view models (Mesh R-CNN protocol, beside the mean-shape baseline) or generators "
+             "(MMD, COV, 1-NNA, NLL)"),
+    ("sample", "draw shapes from a (pretrained) generator: meshes and a PNG grid"),
+    ("predict", "predict 3D shapes from images with a (pretrained) model"),
+    ("view", "show meshes, point clouds or voxels in an interactive Open3D window"),
+    ("render", "render meshes, point clouds or voxels offscreen to a PNG"),
+)
 
 
 @hookimpl
 def geomgen_register_commands(register: Any) -> None:
-    register(CommandSpec(name="info", help="print statistics of mesh or point-cloud files",
-                         configure=_configure_info, run=_run_info))
-    register(CommandSpec(name="compare", help="compare two shapes with the installed metrics",
-                         configure=_configure_compare, run=_run_compare))
-    register(CommandSpec(name="convert", help="convert a mesh or point cloud between file formats",
-                         configure=_configure_convert, run=_run_convert))
-    register(CommandSpec(name="data", help="list, inspect, build and preview datasets (contact sheet PNG)",
-                         configure=_configure_data, run=_run_data))
-    register(CommandSpec(name="train", help="train a representation (voxel, mesh, ...) or a generator (vae, gan, "
-                                            "...) on a dataset",
-                         configure=_configure_train, run=_run_train))
-    register(CommandSpec(name="eval", help="evaluate single-view models (Mesh R-CNN protocol, beside the mean-shape "
-                                           "baseline) or generators (MMD, COV, 1-NNA, NLL)",
-                         configure=_configure_eval, run=_run_eval))
-    register(CommandSpec(name="sample", help="draw shapes from a (pretrained) generator: meshes and a PNG grid",
-                         configure=_configure_sample, run=_run_sample))
-    register(CommandSpec(name="predict", help="predict 3D shapes from images with a (pretrained) model",
-                         configure=_configure_predict, run=_run_predict))
-    register(CommandSpec(name="view", help="show meshes, point clouds or voxels in an interactive Open3D window",
-                         configure=_configure_view, run=_run_view))
-    register(CommandSpec(name="render", help="render meshes, point clouds or voxels offscreen to a PNG",
-                         configure=_configure_render, run=_run_render))
+    """Register :data:`COMMANDS` as lazy commands (``CommandSpec(module="geomgen.cli.<name>")``)."""
+    for name, help_ in COMMANDS:
+        register(CommandSpec(name=name, help=help_, module=f"geomgen.cli.{name}"))
 
 
 # ----------------------------------------------------------------------------- datasets
-def _accepted_keywords(cls: type) -> set[str] | None:
-    """Keyword names ``cls(...)`` accepts, following ``**kwargs`` up the base
-    classes' ``__init__``; None when some ``**kwargs`` cannot be resolved."""
-    import inspect
-
-    names: set[str] = set()
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        params = inspect.signature(init).parameters.values()
-        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-        if not any(p.kind is p.VAR_KEYWORD for p in params):
-            return names - {"self"}
-    return None
-
-
 def _construct(name: str, cls: type, root: Any, split: Any, config: dict[str, Any]) -> Any:
     """``cls(root, split, **config)``, with unknown options reported as InvalidInputError."""
     import difflib
 
-    accepted = _accepted_keywords(cls)
+    from geomgen.data.keywords import accepted_keywords
+
+    accepted = accepted_keywords(cls)
     if accepted is not None:
         unknown = sorted(set(config) - accepted)
         if unknown:
@@ -334,7 +172,7 @@ def _build_r2n2(root: Any = None, split: str = "train", **config: Any) -> Any:
     return _construct("r2n2", R2N2, root, split, config)
 
 
-# the class each builder constructs, for `geomgen data --set` to route options (see geomgen.data.preview)
+# the class each builder constructs, for `geomgen data --set` to route options (geomgen.data.keywords)
 _build_shapes.dataset_class = "geomgen.data.shapes:ShapesDataset"  # type: ignore[attr-defined]
 _build_mesh_folder.dataset_class = "geomgen.data.mesh_folder:MeshFolderDataset"  # type: ignore[attr-defined]
 _build_shapenet.dataset_class = "geomgen.data.shapenet:ShapeNetCore"  # type: ignore[attr-defined]
@@ -352,93 +190,6 @@ def geomgen_register_datasets(register: Any) -> None:
                          description="ShapeNetCore v1/v2 meshes, sampled like 'shapes' (root = ShapeNetCore folder)"))
     register(DatasetSpec(name="r2n2", build=_build_r2n2,
                          description="3D-R2N2 renderings and 32^3 voxels of ShapeNet (root = ShapeNetRendering)"))
-
-
-# ----------------------------------------------------------------------------- data command
-def _configure_data(parser: argparse.ArgumentParser) -> None:
-    from geomgen.data.preview import configure_cli
-
-    configure_cli(parser)
-
-
-def _run_data(args: argparse.Namespace) -> int:
-    from geomgen.data.preview import run_cli
-
-    return run_cli(args)
-
-
-# ----------------------------------------------------------------------------- train / eval / predict commands
-def _configure_train(parser: argparse.ArgumentParser) -> None:
-    from geomgen.models.commands import configure_train
-
-    configure_train(parser)
-
-
-def _run_train(args: argparse.Namespace) -> int:
-    from geomgen.models.commands import run_train
-
-    return run_train(args)
-
-
-def _configure_eval(parser: argparse.ArgumentParser) -> None:
-    from geomgen.models.commands import configure_eval
-
-    configure_eval(parser)
-
-
-def _run_eval(args: argparse.Namespace) -> int:
-    from geomgen.models.commands import run_eval
-
-    return run_eval(args)
-
-
-def _configure_sample(parser: argparse.ArgumentParser) -> None:
-    from geomgen.generative.commands import configure_sample
-
-    configure_sample(parser)
-
-
-def _run_sample(args: argparse.Namespace) -> int:
-    from geomgen.generative.commands import run_sample
-
-    return run_sample(args)
-
-
-def _configure_predict(parser: argparse.ArgumentParser) -> None:
-    from geomgen.models.commands import configure_predict
-
-    configure_predict(parser)
-
-
-def _run_predict(args: argparse.Namespace) -> int:
-    from geomgen.models.commands import run_predict
-
-    return run_predict(args)
-
-
-# ----------------------------------------------------------------------------- view / render commands
-def _configure_view(parser: argparse.ArgumentParser) -> None:
-    from geomgen.viewer.commands import configure_view
-
-    configure_view(parser)
-
-
-def _run_view(args: argparse.Namespace) -> int:
-    from geomgen.viewer.commands import run_view
-
-    return run_view(args)
-
-
-def _configure_render(parser: argparse.ArgumentParser) -> None:
-    from geomgen.viewer.commands import configure_render
-
-    configure_render(parser)
-
-
-def _run_render(args: argparse.Namespace) -> int:
-    from geomgen.viewer.commands import run_render
-
-    return run_render(args)
 
 
 # ----------------------------------------------------------------------------- representations

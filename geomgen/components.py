@@ -158,33 +158,78 @@ class DatasetSpec:
         _check_callable(self.kind, self.name, "build", self.build)
 
 
+#: a dotted module name, for CommandSpec.module
+_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
 @dataclass(frozen=True)
 class CommandSpec:
     """A ``geomgen <name>`` sub-command.
+
+    Give either both ``configure`` and ``run``, or ``module``: the dotted name
+    of a module that defines ``configure(parser)`` and ``run(args)``.  With
+    ``module`` the command costs nothing until it is invoked: ``geomgen
+    --help`` lists its ``name`` and ``help`` without importing the module, and
+    only ``geomgen <name> ...`` imports it (so heavy imports such as torch at
+    the top of that module do not slow down every other command).
 
     Attributes:
         name: the sub-command, e.g. ``"sdf"`` for ``geomgen sdf ...``.
         help: one line shown by ``geomgen --help``.
         configure: ``configure(parser)`` adds arguments to an
-            :class:`argparse.ArgumentParser`.
+            :class:`argparse.ArgumentParser`; None when ``module`` is given.
         run: ``run(args) -> int | None`` does the work; the return value is the
             exit code (``None`` means 0).  Raise a
             :class:`~geomgen.errors.GeomgenError` for a clean error message.
+            None when ``module`` is given.
+        module: dotted module name (e.g. ``"my_plugin.cli"``) that defines
+            ``configure`` and ``run`` as above, imported only when the
+            command runs; None when ``configure`` and ``run`` are given.
 
     .. versionadded:: 0.1
     """
 
     name: str
     help: str
-    configure: Callable[[Any], None]
-    run: Callable[[Any], int | None]
+    configure: Callable[[Any], None] | None = None
+    run: Callable[[Any], int | None] | None = None
+    module: str | None = None
 
     kind = "command"
 
     def __post_init__(self) -> None:
         _check_name(self.kind, self.name)
-        _check_callable(self.kind, self.name, "configure", self.configure)
-        _check_callable(self.kind, self.name, "run", self.run)
+        if self.module is None:
+            if self.configure is None and self.run is None:
+                raise TypeError(f"command {self.name!r}: give configure and run, or module")
+            _check_callable(self.kind, self.name, "configure", self.configure)
+            _check_callable(self.kind, self.name, "run", self.run)
+            return
+        if not isinstance(self.module, str) or not _MODULE_RE.match(self.module):
+            raise TypeError(f"command {self.name!r}: module must be a dotted module name such as "
+                            f"'my_plugin.cli', got {self.module!r}")
+        if self.configure is not None or self.run is not None:
+            raise TypeError(f"command {self.name!r}: give either module or configure and run, not both")
+
+    def load(self) -> tuple[Callable[[Any], None], Callable[[Any], int | None]]:
+        """``(configure, run)``: the callables given, or those of ``module``, imported now.
+
+        Raises:
+            ImportError: ``module`` cannot be imported.
+            TypeError: ``module`` lacks a callable ``configure`` or ``run``.
+        """
+        if self.module is None:
+            return self.configure, self.run  # type: ignore[return-value]
+        import importlib
+
+        mod = importlib.import_module(self.module)
+        funcs = []
+        for attr in ("configure", "run"):
+            value = getattr(mod, attr, None)
+            if not callable(value):
+                raise TypeError(f"command {self.name!r}: module {self.module!r} has no callable {attr!r}")
+            funcs.append(value)
+        return funcs[0], funcs[1]
 
 
 ComponentSpec = RepresentationSpec | GeneratorSpec | MetricSpec | DatasetSpec | CommandSpec

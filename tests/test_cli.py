@@ -261,3 +261,87 @@ def test_compare_passes_meshes_to_mesh_metrics(capsys, manager, cube, tmp_path):
 def test_os_errors_are_clean(capsys, manager, cube, tmp_path):
     code, _, err = run(capsys, "convert", str(cube), str(tmp_path / "missing-dir" / "out.ply"))
     assert code == 1 and err.startswith("geomgen: error:") and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- lazy commands
+NO_TORCH = """
+import sys
+from geomgen.cli import main
+try:
+    code = main({argv!r})
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted(m for m in ("torch", "numpy", "geomgen.cli.info", "geomgen.cli.train") if m in sys.modules)
+print("HEAVY", heavy, "CODE", code)
+"""
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["plugins"], ["plugins", "--json"]])
+def test_version_help_and_plugins_import_no_torch(argv):
+    """The top-level parser names every command without importing its module."""
+    out = subprocess.run([sys.executable, "-c", NO_TORCH.format(argv=argv)], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY [] CODE 0" in out.stdout, out.stdout + out.stderr
+    if argv == ["--help"]:
+        for name in ("plugins", "info", "compare", "convert", "data", "train", "eval", "sample", "predict",
+                     "view", "render"):
+            assert f"    {name} " in out.stdout, name
+
+
+LAZY_MODULE = '''
+import sys
+
+IMPORTED = True
+
+
+def configure(parser):
+    parser.add_argument("word")
+
+
+def run(args):
+    print(f"lazy {args.word}")
+    return 4
+'''
+
+
+class Lazy:
+    @staticmethod
+    @geomgen.hookimpl
+    def geomgen_register_commands(register):
+        register(CommandSpec(name="lazy", help="a command in its own module", module="geomgen_test_lazy_cmd"))
+        register(CommandSpec(name="gone", help="its module is missing", module="geomgen_test_no_such_module"))
+
+
+def test_module_commands_are_imported_only_when_invoked(capsys, manager, cube, tmp_path, monkeypatch):
+    (tmp_path / "geomgen_test_lazy_cmd.py").write_text(LAZY_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "geomgen_test_lazy_cmd", raising=False)
+    manager.add_plugin(Lazy, "lazy-plugin")
+    code, out, _ = run(capsys)  # the listing names both without importing either
+    assert code == 0 and "lazy" in out and "a command in its own module" in out and "gone" in out
+    code, out, _ = run(capsys, "info", str(cube))
+    assert code == 0 and "geomgen_test_lazy_cmd" not in sys.modules
+    code, out, _ = run(capsys, "lazy", "hi")
+    assert code == 4 and out.strip() == "lazy hi" and "geomgen_test_lazy_cmd" in sys.modules
+    with pytest.raises(SystemExit) as exc:  # a broken command warns and is left out: a usage error
+        main(["gone"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "failed to configure" in err and "geomgen_test_no_such_module" in err
+
+
+def test_command_spec_takes_callables_or_a_module():
+    spec = CommandSpec(name="x", help="h", module="geomgen.cli.info")
+    configure, run_ = spec.load()
+    assert configure.__module__ == run_.__module__ == "geomgen.cli.info"
+    assert CommandSpec("y", "h", Hello._configure, Hello._run).load() == (Hello._configure, Hello._run)
+    with pytest.raises(TypeError, match="give configure and run, or module"):
+        CommandSpec(name="x", help="h")
+    with pytest.raises(TypeError, match="run must be callable"):
+        CommandSpec(name="x", help="h", configure=Hello._configure)
+    with pytest.raises(TypeError, match="not both"):
+        CommandSpec(name="x", help="h", configure=Hello._configure, run=Hello._run, module="a.b")
+    with pytest.raises(TypeError, match="dotted module name"):
+        CommandSpec(name="x", help="h", module="not a module")
+    with pytest.raises(TypeError, match="no callable 'configure'"):
+        CommandSpec(name="x", help="h", module="geomgen.errors").load()

@@ -132,3 +132,44 @@ def test_errors_are_clean(capsys, manager, argv, message):
     code, _, err = run(capsys, *argv)
     assert code == 1 and message.lower() in err.lower(), err
     assert "Traceback" not in err
+
+
+def test_set_routing_is_one_rule_for_data_view_and_train(manager):
+    """geomgen data, geomgen view/render --dataset and train's --data-config route options alike."""
+    from geomgen.cli._args import parse_sets, route_dataset_options
+
+    pairs = parse_sets(["per_category=1", "image_size=16", "config.fov=30", "split=val", "name=plain"])
+    assert pairs[0] == ("per_category", 1) and pairs[-1] == ("name", "plain")
+    kwargs = route_dataset_options("shapes", pairs, {"split": "train", "root": "r"})
+    config = kwargs.pop("config")
+    assert kwargs == {"split": "val", "root": "r", "per_category": 1, "name": "plain"}
+    assert isinstance(config, SampleConfig) and (config.image_size, config.fov) == (16, 30)
+    # a mapping (train's --data-config) goes through the same rule; builder keys are left as given
+    assert route_dataset_options("shapes", {"resolution": 20, "config": {"num_views": 2}}) == {
+        "resolution": 20, "config": {"num_views": 2}}
+    merged = route_dataset_options("shapes", {"config": {"num_views": 2}, "image_size": 24})["config"]
+    assert (merged.num_views, merged.image_size) == (2, 24)
+    with pytest.raises(InvalidInputError, match="expected KEY=VALUE"):
+        parse_sets(["=3"])
+
+
+def test_builder_keywords_follow_the_dataset_class(manager):
+    from geomgen.data.keywords import accepted_keywords, builder_keywords
+    from geomgen.data.shapes import ShapesDataset
+
+    shapes = accepted_keywords(ShapesDataset)
+    assert {"root", "split", "per_category", "resolution", "config", "progress", "view"} <= shapes
+    assert builder_keywords(manager.get_spec("dataset", "shapes").build) == shapes
+
+    def plain(root=None, split="train", *, n=3):
+        return None
+
+    def open_ended(root=None, **kwargs):
+        return None
+
+    class Loose:
+        def __init__(self, **kwargs):
+            pass
+
+    assert builder_keywords(plain) == {"root", "split", "n"}
+    assert builder_keywords(open_ended) is None and accepted_keywords(Loose) is None

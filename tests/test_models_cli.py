@@ -194,7 +194,7 @@ def test_predict_voxels_and_depth_outputs(dummy, images, tmp_path, capsys):
 
 def test_train_defaults_come_from_the_shipped_recipe(dummy, monkeypatch, tmp_path):
     """`geomgen train NAME` reuses the manifest's recipe; given flags win over it."""
-    from geomgen.models import commands
+    from geomgen.cli import train as train_command
     from geomgen.models.pretrained import manifest_path
 
     seen = {}
@@ -216,4 +216,4 @@ def test_train_defaults_come_from_the_shipped_recipe(dummy, monkeypatch, tmp_pat
     cfg = seen["config"]
     assert (cfg.max_steps, cfg.lr, cfg.batch_size) == (77, 0.5, 5)
     assert cfg.early_stopping_metric == "F1@0.3" and cfg.out_dir == str(tmp_path / "r")
-    assert commands._recipe("nothing-shipped") == {}
+    assert train_command.recipe("nothing-shipped") == {}

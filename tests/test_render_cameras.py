@@ -266,3 +266,48 @@ def test_function_errors():
         cams.unproject(torch.zeros(2, 5, 2), torch.zeros(2, 4))
     with pytest.raises(InvalidInputError, match="points"):
         cams.world_to_camera(torch.full((2, 1, 3), float("inf")))
+
+
+def test_default_intrinsics_match_from_fov():
+    from geomgen.render import default_distance, default_intrinsics
+
+    K = default_intrinsics(2, 64, 80, 40.0)
+    assert K.shape == (2, 3, 3) and K.dtype == torch.float32
+    torch.testing.assert_close(K[1], PerspectiveCameras.from_fov(40.0, (64, 80), dtype=torch.float32).K[0])
+    # the unit cube's circumscribed sphere, 5 % margin, fills the vertical field of view
+    assert default_distance(40.0) == pytest.approx(1.05 * math.sqrt(3) / 2 / math.sin(math.radians(20)))
+
+
+def test_scale_intrinsics_follows_the_resize():
+    from geomgen.render import scale_intrinsics
+
+    K = torch.tensor([[100.0, 1.0, 40.0], [0.0, 90.0, 30.0], [0.0, 0.0, 1.0]])
+    out = scale_intrinsics(K, [(60, 80), (120, 80)], 40)
+    assert out.shape == (2, 3, 3) and out.dtype == torch.float32
+    torch.testing.assert_close(out[0], torch.tensor([[50.0, 0.5, 20.0], [0.0, 60.0, 20.0], [0.0, 0.0, 1.0]]))
+    torch.testing.assert_close(out[1, 1], torch.tensor([0.0, 30.0, 10.0]))
+    # a pixel centre of the original image lands on the same point of the resized one
+    p = torch.tensor([[0.2, -0.1, 2.0]])
+    uv0 = project_points(p[None], K[None].double().float())[0]
+    uv1 = project_points(p[None], scale_intrinsics(K, [(60, 80)], (30, 20))[:1])[0]
+    torch.testing.assert_close(uv1, uv0 * torch.tensor([20 / 80, 30 / 60]))
+    K2 = torch.eye(3).expand(2, 3, 3)
+    assert scale_intrinsics(K2, [(10, 10), (20, 20)], 10)[1, 0, 0] == 0.5
+    with pytest.raises(InvalidInputError, match=r"predict: argument 'K' must be \(3, 3\) or \(2, 3, 3\)"):
+        scale_intrinsics(torch.eye(2), [(10, 10), (20, 20)], 10, fn="predict")
+    with pytest.raises(InvalidInputError, match="argument 'K'"):
+        scale_intrinsics("K", [(10, 10)], 10)
+
+
+def test_opencv_to_y_up_is_the_half_turn_about_x():
+    from geomgen.render import opencv_to_y_up
+
+    p = torch.tensor([[1.0, 2.0, 3.0], [0.0, -1.0, 0.5]], dtype=D)
+    out = opencv_to_y_up(p)
+    assert out.dtype == D
+    torch.testing.assert_close(out, torch.tensor([[1.0, -2.0, -3.0], [0.0, 1.0, -0.5]], dtype=D))
+    torch.testing.assert_close(opencv_to_y_up(out), p)  # its own inverse
+    # a camera in front of the object (OpenCV: +z forward) ends up on +Z looking at it
+    assert opencv_to_y_up(torch.tensor([[[0.0, 0.0, 2.0]]])).shape == (1, 1, 3)
+    with pytest.raises(InvalidInputError, match="points"):
+        opencv_to_y_up(torch.zeros(4, 2))

@@ -5,6 +5,7 @@
   ``to_meshes``), batch helpers.
 * :mod:`~geomgen.generative.task` - :class:`GenerativeTask` for the core trainer.
 * :mod:`~geomgen.generative.training` - :func:`train_generator`.
+* :mod:`~geomgen.generative.loading` - :func:`load_generator` (by name or model file).
 
 The models themselves come from plugins (``autoregressive``, ``vae``, ``gan``
 ship with geomgen); ``geomgen.list_models(kind="generator")`` lists them.
@@ -21,6 +22,7 @@ from geomgen.generative.base import (
     downsample_occupancy,
     voxels_from_grids,
 )
+from geomgen.generative.loading import load_generator
 from geomgen.generative.task import GenerativeTask
 from geomgen.generative.training import train_generator
 
@@ -36,4 +38,5 @@ __all__ = [
     "voxels_from_grids",
     "GenerativeTask",
     "train_generator",
+    "load_generator",
 ]

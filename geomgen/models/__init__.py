@@ -10,7 +10,7 @@ mean-shape baseline, pretrained weights and :func:`geomgen.predict`.
 * :mod:`~geomgen.models.pretrained` - shipped weights: :func:`list_pretrained`,
   :func:`load_pretrained`, the manifest.
 * :mod:`~geomgen.models.predict` - :func:`geomgen.predict`, image(s) in, shapes out.
-* :mod:`~geomgen.models.commands` - ``geomgen train`` / ``eval`` / ``predict``.
+* ``geomgen train`` / ``eval`` / ``predict`` live in :mod:`geomgen.cli`.
 """
 
 from geomgen.models.base import (

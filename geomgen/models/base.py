@@ -26,7 +26,6 @@ Intrinsics ``K`` are ``(N, 3, 3)`` pixel matrices (OpenCV, pixel centres at
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -35,6 +34,7 @@ from torch import nn
 
 from geomgen import checks as V
 from geomgen.errors import InvalidInputError
+from geomgen.render.cameras import default_distance, default_intrinsics
 
 __all__ = [
     "FRAMES",
@@ -50,25 +50,6 @@ __all__ = [
 
 #: Frames a predictor may work in (see the module docstring).
 FRAMES: tuple[str, ...] = ("object", "camera")
-
-_CUBE_RADIUS = math.sqrt(3.0) / 2.0
-
-
-def default_distance(fov: float = 40.0, margin: float = 0.05) -> float:
-    """Camera distance of the ``shapes`` renders for a vertical ``fov`` in degrees:
-    the unit cube's circumscribed sphere fits the view, times ``1 + margin``
-    (the rule of :class:`geomgen.data.SampleConfig`)."""
-    return (1.0 + margin) * _CUBE_RADIUS / math.sin(math.radians(fov) / 2.0)
-
-
-def default_intrinsics(n: int, height: int, width: int, fov: float = 40.0, *,
-                       dtype: torch.dtype = torch.float32, device: Any = None) -> torch.Tensor:
-    """``(N, 3, 3)`` pinhole intrinsics with vertical field of view ``fov`` degrees,
-    square pixels and the principal point at the image centre (OpenCV pixel centres)."""
-    f = 0.5 * height / math.tan(math.radians(fov) / 2.0)
-    K = torch.tensor([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]], dtype=dtype, device=device)
-    return K.expand(n, 3, 3).clone()
-
 
 def transform_points(points: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
     """Apply rigid/affine transforms: ``(N, P, 3)`` points, ``(N, 4, 4)`` matrices -> ``(N, P, 3)``."""

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from geomgen.errors import InvalidInputError, UnknownComponentError
+from geomgen.render.cameras import scale_intrinsics
 
 __all__ = ["predict", "load_images", "resolve_model", "resolve_named_model", "clear_cache"]
 
@@ -159,26 +160,6 @@ def load_images(image: Any, size: int) -> tuple[torch.Tensor, list[tuple[int, in
     return torch.stack(tensors), sizes
 
 
-def _scaled_K(K: Any, sizes: list[tuple[int, int]], size: int) -> torch.Tensor:
-    """Intrinsics of the original images -> of the resized ``size x size`` images."""
-    try:
-        K = torch.as_tensor(K, dtype=torch.float32).cpu()
-    except (TypeError, ValueError, RuntimeError):
-        raise InvalidInputError(f"predict: argument 'K' must be (3, 3) or (N, 3, 3) intrinsics, got "
-                                f"{type(K).__name__}") from None
-    n = len(sizes)
-    if K.shape == (3, 3):
-        K = K.expand(n, 3, 3)
-    if tuple(K.shape) != (n, 3, 3):
-        raise InvalidInputError(f"predict: argument 'K' must be (3, 3) or ({n}, 3, 3) intrinsics, got shape "
-                                f"{tuple(K.shape)}")
-    K = K.clone()
-    for i, (h, w) in enumerate(sizes):
-        K[i, 0] *= size / w
-        K[i, 1] *= size / h
-    return K
-
-
 def predict(image: Any, representation: str | None = "mesh", *, weights: Any = None, model: Any = None,
             K: Any = None, device: Any = None) -> Any:
     """Predict 3D shapes from single images.
@@ -213,6 +194,6 @@ def predict(image: Any, representation: str | None = "mesh", *, weights: Any = N
     """
     m = resolve_model(representation, weights, model, device)
     images, sizes = load_images(image, m.image_size)
-    Kt = None if K is None else _scaled_K(K, sizes, m.image_size).to(m.device)
+    Kt = None if K is None else scale_intrinsics(K, sizes, m.image_size, fn="predict").to(m.device)
     with torch.no_grad():
         return m.predict(images.to(m.device), Kt)

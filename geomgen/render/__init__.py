@@ -2,16 +2,31 @@
 
 * :class:`PerspectiveCameras`, :func:`look_at`, :func:`orbit_poses` - pinhole
   cameras (OpenCV frame: x right, y down, z forward; pixel centres at
-  ``+0.5``), batched world -> camera -> pixel transforms and back.
+  ``+0.5``), batched world -> camera -> pixel transforms and back;
+  :func:`default_intrinsics` / :func:`default_distance` (the ``shapes``
+  renders' camera), :func:`scale_intrinsics` (``K`` of resized images),
+  :func:`opencv_to_y_up` (camera-frame points shown upright).
 * :func:`rasterize_meshes` -> :class:`Fragments` - per-pixel visible face,
   z-depth and perspective-correct barycentrics; numba kernels on the CPU, a
   pure-torch path elsewhere; exact near-plane clipping.
 * :func:`render_meshes` -> :class:`RenderResult` - depth, silhouette, world
   normals and a Lambert-shaded image; :func:`interpolate_face_attributes`,
   :func:`shade_lambert`.
+* :func:`render_prediction` / :func:`render_samples` - a mesh (or a batch of
+  meshes) rendered from a fixed orbit view, as ``geomgen predict --render``
+  and ``geomgen sample`` draw them.
 """
 
-from geomgen.render.cameras import PerspectiveCameras, look_at, orbit_poses
+from geomgen.render.cameras import (
+    PerspectiveCameras,
+    default_distance,
+    default_intrinsics,
+    look_at,
+    opencv_to_y_up,
+    orbit_poses,
+    scale_intrinsics,
+)
+from geomgen.render.preview import render_prediction, render_samples
 from geomgen.render.rasterize import Fragments, rasterize_meshes
 from geomgen.render.shading import RenderResult, interpolate_face_attributes, render_meshes, shade_lambert
 
@@ -19,10 +34,16 @@ __all__ = [
     "PerspectiveCameras",
     "look_at",
     "orbit_poses",
+    "default_intrinsics",
+    "default_distance",
+    "scale_intrinsics",
+    "opencv_to_y_up",
     "Fragments",
     "rasterize_meshes",
     "RenderResult",
     "render_meshes",
     "interpolate_face_attributes",
     "shade_lambert",
+    "render_prediction",
+    "render_samples",
 ]

@@ -34,7 +34,11 @@ from geomgen import checks as V
 from geomgen.ops.depth import _check_K, _check_pose, project_points
 from geomgen.structures._checks import normalize_batch_index
 
-__all__ = ["PerspectiveCameras", "look_at", "orbit_poses"]
+__all__ = ["PerspectiveCameras", "look_at", "orbit_poses", "default_intrinsics", "default_distance",
+           "scale_intrinsics", "opencv_to_y_up"]
+
+#: Radius of the sphere circumscribing the unit cube ``[-0.5, 0.5]^3``.
+_CUBE_RADIUS = math.sqrt(3.0) / 2.0
 
 #: Largest ``|R^T R - I|`` entry accepted for a pose's rotation part (float32
 #: poses built by composing a few rotations are orthonormal to ~1e-6).
@@ -562,3 +566,80 @@ def orbit_poses(
     offset = (R @ offset.unsqueeze(2)).squeeze(2)
     eye = a.expand(n, 3) + dist.expand(n)[:, None] * offset
     return look_at(eye, a.expand(n, 3), u.expand(n, 3))
+
+
+# ----------------------------------------------------------------------------- defaults and conversions
+def default_distance(fov: float = 40.0, margin: float = 0.05) -> float:
+    """Camera distance of the ``shapes`` renders for a vertical ``fov`` in degrees:
+    the unit cube's circumscribed sphere fits the view, times ``1 + margin``
+    (the rule of :class:`geomgen.data.SampleConfig`)."""
+    return (1.0 + margin) * _CUBE_RADIUS / math.sin(math.radians(fov) / 2.0)
+
+
+def default_intrinsics(n: int, height: int, width: int, fov: float = 40.0, *,
+                       dtype: torch.dtype = torch.float32, device: Any = None) -> torch.Tensor:
+    """``(N, 3, 3)`` pinhole intrinsics with vertical field of view ``fov`` degrees,
+    square pixels and the principal point at the image centre (OpenCV pixel centres)."""
+    f = 0.5 * height / math.tan(math.radians(fov) / 2.0)
+    K = torch.tensor([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]], dtype=dtype, device=device)
+    return K.expand(n, 3, 3).clone()
+
+
+def scale_intrinsics(K: Any, sizes: Sequence[tuple[int, int]], size: int | tuple[int, int], *,
+                     fn: str = "scale_intrinsics") -> torch.Tensor:
+    """Pixel intrinsics of images resized from their original sizes to ``size``.
+
+    Resizing an ``H x W`` image to ``H' x W'`` scales the first row of ``K``
+    (``fx``, skew, ``cx``) by ``W' / W`` and the second (``fy``, ``cy``) by
+    ``H' / H`` (pixel centres at ``+0.5`` map onto pixel centres).
+
+    Args:
+        K: ``(3, 3)`` intrinsics shared by every image, or ``(N, 3, 3)``, of
+            the **original** images (anything :func:`torch.as_tensor` takes).
+        sizes: the ``N`` original ``(H, W)`` image sizes.
+        size: the new size: ``S`` (square ``S x S``) or ``(H', W')``.
+        fn: the function name error messages start with.
+
+    Returns:
+        ``(N, 3, 3)`` float32 intrinsics on the CPU (a new tensor).
+
+    Raises:
+        InvalidInputError: ``K`` is not ``(3, 3)`` or ``(N, 3, 3)`` numbers.
+    """
+    try:
+        Kt = torch.as_tensor(K, dtype=torch.float32).cpu()
+    except (TypeError, ValueError, RuntimeError):
+        raise V.fail("K", f"must be (3, 3) or (N, 3, 3) intrinsics, got {type(K).__name__}", fn) from None
+    n = len(sizes)
+    if Kt.shape == (3, 3):
+        Kt = Kt.expand(n, 3, 3)
+    if tuple(Kt.shape) != (n, 3, 3):
+        raise V.fail("K", f"must be (3, 3) or ({n}, 3, 3) intrinsics, got shape {tuple(Kt.shape)}", fn)
+    new_h, new_w = (size, size) if isinstance(size, int) else size
+    Kt = Kt.clone()
+    for i, (h, w) in enumerate(sizes):
+        Kt[i, 0] *= new_w / w
+        Kt[i, 1] *= new_h / h
+    return Kt
+
+
+def opencv_to_y_up(points: torch.Tensor) -> torch.Tensor:
+    """Camera-frame points from OpenCV axes to Y-up (OpenGL) axes: ``(x, y, z) -> (x, -y, -z)``.
+
+    OpenCV's camera frame has ``x`` right, ``y`` **down** and ``z`` forward (into
+    the scene); the result has ``x`` right, ``y`` **up** and ``z`` towards the
+    viewer, so a camera-frame prediction shows upright with the camera on ``+Z``
+    (an orbit view at azimuth 0 looks from the input camera's side).  It is the
+    half turn about ``x`` (a rotation, so handedness and face orientation are
+    kept) and its own inverse.
+
+    Args:
+        points: ``(..., 3)`` points or directions, e.g. ``(P, 3)`` or ``(N, P, 3)``.
+
+    Returns:
+        ``(..., 3)`` tensor of the same dtype and device.
+    """
+    if not isinstance(points, torch.Tensor) or points.dim() == 0 or points.shape[-1] != 3:
+        shape = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
+        raise V.fail("points", f"must be a (..., 3) tensor, got {shape}", "opencv_to_y_up")
+    return points * torch.tensor([1.0, -1.0, -1.0], dtype=points.dtype, device=points.device)

@@ -239,9 +239,16 @@ class TrainConfig:
     # -- command line ------------------------------------------------------
 
     @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:
-        """Add a ``--flag`` per field to ``parser`` (defaults from ``defaults`` or the class)."""
+    def add_arguments(cls, parser: argparse.ArgumentParser,
+                      defaults: TrainConfig | None = None) -> dict[str, argparse.Action]:
+        """Add a ``--flag`` per field to ``parser`` (defaults from ``defaults`` or the class).
+
+        Returns:
+            field name -> the :class:`argparse.Action` added for it (e.g. to
+            reword a flag's ``help`` or wrap its ``default``).
+        """
         group = parser.add_argument_group("training")
+        actions: dict[str, argparse.Action] = {}
         for f in dataclasses.fields(cls):
             if f.name.startswith("_"):
                 continue
@@ -251,14 +258,16 @@ class TrainConfig:
             flag = "--" + f.name.replace("_", "-")
             doc = f"(default: {default!r})"
             if f.name == "resume":
-                group.add_argument(
+                actions[f.name] = group.add_argument(
                     flag, nargs="?", const=True, default=default, metavar="CHECKPOINT",
                     help="continue from the newest checkpoint in --out-dir, or from CHECKPOINT " + doc,
                 )
             elif isinstance(default, bool):
-                group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=doc)
+                actions[f.name] = group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+                                                     help=doc)
             elif f.name == "betas":
-                group.add_argument(flag, type=float, nargs=2, default=default, metavar=("B1", "B2"), help=doc)
+                actions[f.name] = group.add_argument(flag, type=float, nargs=2, default=default, metavar=("B1", "B2"),
+                                                     help=doc)
             else:
                 kind = {
                     "max_steps": int, "epochs": int, "val_batch_size": int, "val_every": int,
@@ -266,7 +275,8 @@ class TrainConfig:
                 }.get(f.name)
                 if kind is None:
                     kind = type(default) if default is not None else str
-                group.add_argument(flag, type=_none_or(kind), default=default, help=doc)
+                actions[f.name] = group.add_argument(flag, type=_none_or(kind), default=default, help=doc)
+        return actions
 
     @classmethod
     def from_args(cls, args: argparse.Namespace | Sequence[str] | None = None) -> TrainConfig:

@@ -253,8 +253,9 @@ def _structure_items(o3d: Any, obj: Any, voxels_as: str) -> list[list[Any]]:
     if isinstance(obj, Voxels):
         return _voxel_items(o3d, obj, voxels_as)
     if isinstance(obj, DepthMaps):
-        flip = np.array([1.0, -1.0, -1.0])
-        return [[_points_geometry(o3d, _np(p) * flip)] for p in obj.to_pointclouds().points_list()]
+        from geomgen.render.cameras import opencv_to_y_up
+
+        return [[_points_geometry(o3d, _np(opencv_to_y_up(p)))] for p in obj.to_pointclouds().points_list()]
     raise InvalidInputError(f"geomgen.viewer: cannot show a {type(obj).__name__}")
 
 

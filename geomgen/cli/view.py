@@ -1,23 +1,23 @@
-"""``geomgen view`` and ``geomgen render``.
+"""``geomgen view PATH... [--side-by-side | --batch] [--point-size X] [--wireframe] [--normals]
+[--screenshot PNG]``: an interactive Open3D window (keys: see :data:`geomgen.viewer.window.KEY_HELP`).
 
-* ``geomgen view PATH... [--side-by-side | --batch] [--point-size X] [--wireframe]
-  [--normals] [--screenshot PNG]`` - an interactive Open3D window (keys: see
-  :data:`geomgen.viewer.window.KEY_HELP`).  Several paths are shown side by side
-  (default) or one after the other with ``--batch`` (N / P page through).
-  ``--screenshot PNG`` saves the first view to PNG and closes the window.
-* ``geomgen render PATH... -o OUT.png [--size 512] [--views N] [--backend
-  auto|open3d|geomgen]`` - an offscreen PNG (several paths side by side, ``N``
-  orbit views in a row); prints the path and the backend used.
+Several paths are shown side by side (default) or one after the other with
+``--batch`` (N / P page through).  ``--screenshot PNG`` saves the first view to
+PNG and closes the window.
 
-Both commands also show things that are not files (after the paths, in this order):
+``view`` and ``render`` (:mod:`geomgen.cli.render`) also show things that are
+not files (after the paths, in this order), through :func:`add_sources` /
+:func:`load_sources`:
 
 * ``--dataset NAME [--split test] [--index I]... [--set KEY=VALUE]...`` - dataset
   samples: the GT meshes beside their surface points (the indices are the batch
-  that N / P page through);
+  that N / P page through); ``--set`` is routed as for ``geomgen data``
+  (:func:`geomgen.cli._args.route_dataset_options`);
 * ``--predict IMAGE... [--repr NAME]... [--weights model.pt]`` - single-view
   predictions of the images (one object per representation, side by side; the
   images are the batch that N / P page through); camera-frame predictions
-  (OpenCV axes) are turned to +Y up, the camera on +Z;
+  (OpenCV axes) are turned to +Y up, the camera on +Z
+  (:func:`geomgen.render.opencv_to_y_up`);
 * ``--dataset NAME --repr NAME...`` (no ``--predict``) - predictions from each
   sample's first view **beside its ground truth**, mapped to the object frame
   with the view's pose.
@@ -33,26 +33,28 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from geomgen.cli._args import add_set_argument, parse_sets, route_dataset_options
 from geomgen.errors import InvalidInputError, MeshFileNotFoundError
 
-__all__ = ["configure_view", "run_view", "configure_render", "run_render"]
+__all__ = ["configure", "run", "add_sources", "load_sources", "check_paths"]
 
 
-def _check_paths(paths: list[str]) -> None:
+def check_paths(paths: list[str]) -> None:
+    """Raise :class:`~geomgen.errors.MeshFileNotFoundError` naming the first of ``paths`` that does not exist."""
     for p in paths:
         if not Path(p).expanduser().exists():
             raise MeshFileNotFoundError(f"{p}: no such file")
 
 
-def _add_sources(parser: argparse.ArgumentParser) -> None:
-    """The non-file sources shared by ``view`` and ``render``."""
+def add_sources(parser: argparse.ArgumentParser) -> None:
+    """The non-file sources shared by ``view`` and ``render``: ``--dataset``, ``--split``,
+    ``--index``, ``--set``, ``--predict``, ``--repr``, ``--weights``."""
     g = parser.add_argument_group("datasets and predictions")
     g.add_argument("--dataset", metavar="NAME", default=None, help="show samples of a registered dataset")
     g.add_argument("--split", default="test", help="dataset split (default: %(default)s)")
     g.add_argument("--index", type=int, action="append", default=None, metavar="I",
                    help="sample index, repeatable (default: 0)")
-    g.add_argument("--set", dest="sets", action="append", default=None, metavar="KEY=VALUE",
-                   help="dataset builder argument (JSON value), repeatable, e.g. --set resolution=32")
+    add_set_argument(g, dest="sets")
     g.add_argument("--predict", nargs="+", default=None, metavar="IMAGE",
                    help="images to predict shapes from (pretrained single-view models)")
     g.add_argument("--repr", dest="reprs", action="append", default=None, metavar="NAME",
@@ -60,8 +62,9 @@ def _add_sources(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--weights", default=None, metavar="PATH", help="model file for --predict (one --repr)")
 
 
-def _sources(args: argparse.Namespace) -> tuple[list, list[str]]:
-    """``(objects, titles)`` of the paths, dataset samples and predictions asked for.
+def load_sources(args: argparse.Namespace) -> tuple[list[Any], list[str]]:
+    """``(objects, titles)`` of the paths, dataset samples and predictions asked for
+    (options of :func:`add_sources` and ``args.paths``).
 
     Raises:
         InvalidInputError: nothing to show, an index out of range, options that need another.
@@ -69,15 +72,14 @@ def _sources(args: argparse.Namespace) -> tuple[list, list[str]]:
     """
     import geomgen
 
-    _check_paths(args.paths)
-    objects: list = list(args.paths)
+    check_paths(args.paths)
+    objects: list[Any] = list(args.paths)
     titles = [Path(p).name for p in args.paths]
     if args.dataset is not None:
-        from geomgen.data.preview import _parse_sets
-
         from geomgen.data import collate_samples
 
-        ds = geomgen.get_dataset(args.dataset, split=args.split, **dict(_parse_sets(args.sets)))
+        kwargs = route_dataset_options(args.dataset, parse_sets(args.sets), {"split": args.split})
+        ds = geomgen.get_dataset(args.dataset, **kwargs)
         samples = []
         for i in args.index or [0]:
             if not -len(ds) <= i < len(ds):
@@ -91,7 +93,7 @@ def _sources(args: argparse.Namespace) -> tuple[list, list[str]]:
     if args.weights is not None and len(args.reprs or ["voxel"]) != 1:
         raise InvalidInputError("--weights: give exactly one --repr with it")
     if args.predict:
-        _check_paths(args.predict)
+        check_paths(args.predict)
         for r in args.reprs or ["voxel"]:
             objects.append(_prediction(list(args.predict), r, args.weights))
             titles.append(r)
@@ -117,14 +119,15 @@ def _prediction(images: Any, representation: str, weights: str | None, K: Any = 
     import torch
 
     from geomgen.models.base import camera_to_world
-    from geomgen.models.predict import _scaled_K, load_images, resolve_model
+    from geomgen.models.predict import load_images, resolve_model
+    from geomgen.render.cameras import opencv_to_y_up, scale_intrinsics
     from geomgen.structures import Meshes
 
     model = resolve_model(representation, weights)
     x, sizes = load_images(images, model.image_size)
     x = x.to(model.device)
     if K is not None:
-        K = _scaled_K(K, sizes, model.image_size)
+        K = scale_intrinsics(K, sizes, model.image_size, fn="predict")
     with torch.no_grad():
         meshes = model.predict_meshes(x, None if K is None else K.to(model.device))
     if model.frame != "camera":
@@ -135,12 +138,13 @@ def _prediction(images: Any, representation: str, weights: str | None, K: Any = 
         if world_from_camera is not None:
             v = camera_to_world(v[None], world_from_camera[i:i + 1].to(v))[0]
         else:
-            v = v * torch.tensor([1.0, -1.0, -1.0])
+            v = opencv_to_y_up(v)
         verts.append(v)
     return Meshes(verts, [f.cpu() for f in meshes.faces_list()])
 
 
-def configure_view(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Options of ``geomgen view``."""
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="mesh, point cloud, voxel or depth-map files (OBJ, PLY, OFF, STL, GLB, XYZ, PWN, NPY, BINVOX; "
                              "NPZ with points, a voxel grid, or depth + K as geomgen predict writes)")
@@ -158,17 +162,18 @@ def configure_view(parser: argparse.ArgumentParser) -> None:
                         help="window size (default: 960 720)")
     parser.add_argument("--screenshot", metavar="PNG", default=None,
                         help="save a screenshot of the first view to PNG and close (no interaction)")
-    _add_sources(parser)
+    add_sources(parser)
 
 
-def run_view(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Open the window (or save the screenshot); returns 0 when it closes."""
     from geomgen.viewer.window import check_display, show
 
     if not args.point_size > 0:
         raise InvalidInputError(f"--point-size: must be > 0, got {args.point_size}")
-    _check_paths(args.paths)
+    check_paths(args.paths)
     check_display()
-    objects, names = _sources(args)
+    objects, names = load_sources(args)
     titles = names if args.layout == "batch" and len(names) == len(objects) and not args.predict \
         and args.dataset is None else None
     viewer = show(*objects, titles=titles, width=args.size[0], height=args.size[1],
@@ -186,35 +191,3 @@ def run_view(args: argparse.Namespace) -> int:
         viewer.close()
     return 0
 
-
-def configure_render(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="mesh, point cloud, voxel or depth-map files (as for geomgen view); several are laid out "
-                             "side by side")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT.png", help="the PNG to write")
-    parser.add_argument("--size", type=int, default=512, metavar="PX",
-                        help="pixels per view, square (default: %(default)s)")
-    parser.add_argument("--views", type=int, default=1, metavar="N",
-                        help="orbit views laid out in a row (default: %(default)s)")
-    parser.add_argument("--backend", choices=("auto", "open3d", "geomgen"), default="auto",
-                        help="renderer: Open3D's offscreen renderer, geomgen's rasterizer, or auto = Open3D "
-                             "when it starts, else geomgen (default: %(default)s)")
-    parser.add_argument("--point-size", type=float, default=3.0, metavar="X",
-                        help="point size in pixels, Open3D backend (default: %(default)s)")
-    _add_sources(parser)
-
-
-def run_render(args: argparse.Namespace) -> int:
-    from geomgen.viewer.offscreen import render_png
-
-    if not 16 <= args.size <= 8192:
-        raise InvalidInputError(f"--size: must be in [16, 8192], got {args.size}")
-    if not 1 <= args.views <= 64:
-        raise InvalidInputError(f"--views: must be in [1, 64], got {args.views}")
-    if Path(args.output).suffix.lower() != ".png":
-        raise InvalidInputError(f"-o {args.output}: the output must be a .png file")
-    objects, _ = _sources(args)
-    path, backend = render_png(objects, args.output, width=args.size, height=args.size,
-                               views=args.views, backend=args.backend, point_size=args.point_size)
-    print(f"wrote {path} (backend: {backend})")
-    return 0
