@@ -55,7 +55,7 @@ except ImportError:  # Python 3.10: only a hint for type checkers
 
 from geomgen.errors import InvalidInputError
 
-__all__ = ["ModelConfig", "PredictorConfig", "GeneratorConfig", "param", "doublings"]
+__all__ = ["ModelConfig", "PredictorConfig", "GeneratorConfig", "MeanShapeConfig", "param", "doublings"]
 
 C = TypeVar("C", bound="ModelConfig")
 
@@ -415,3 +415,12 @@ class GeneratorConfig(ModelConfig):
         super().check()
         if self.categories and len(self.categories) != self.num_classes:
             raise self.fail("categories", f"has {len(self.categories)} names but num_classes={self.num_classes}")
+
+
+class MeanShapeConfig(PredictorConfig):
+    """Hyper-parameters of the core ``mean-shape`` baseline
+    (:class:`geomgen.models.MeanShape`, ``geomgen.get_model("mean-shape")``)."""
+
+    model_name = "mean-shape"
+
+    resolution: int = param(32, "R, voxels per axis of the mean occupancy grid (fit() sets it from the data)", ge=2)
