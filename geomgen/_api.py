@@ -23,6 +23,7 @@ __all__ = [
     "get_model",
     "get_model_builder",
     "get_model_config",
+    "get_model_spec",
     "list_metrics",
     "get_metric",
     "get_metric_spec",
@@ -77,6 +78,18 @@ def _model_spec(name: str) -> Any:
 def get_model_builder(name: str) -> Callable[..., Any]:
     """The callable that builds model ``name`` (``build(**config) -> nn.Module``)."""
     return _model_spec(name).build
+
+
+def get_model_spec(name: str) -> Any:
+    """The :class:`~geomgen.components.RepresentationSpec` or
+    :class:`~geomgen.components.GeneratorSpec` registered as ``name`` (its
+    ``description``, ``output``, ``config`` ...).  Imports no model code.
+
+    Raises:
+        UnknownComponentError: no installed plugin provides ``name``.
+        PluginConflictError: two plugins provide ``name``; use ``plugin:name``.
+    """
+    return _model_spec(name)
 
 
 def get_model_config(name: str) -> type[ModelConfig] | None:

@@ -70,17 +70,24 @@ _LABEL: contextvars.ContextVar[str | None] = contextvars.ContextVar("geomgen_con
 
 def param(default: Any, doc: str, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
           lt: float | None = None, choices: Sequence[Any] | None = None, length: int | None = None,
-          min_length: int | None = None) -> Any:
+          min_length: int | None = None, vocabulary: str | None = None) -> Any:
     """Declare one hyper-parameter of a :class:`ModelConfig` subclass.
 
     Args:
         default: the default value (a list default is stored as a tuple).
         doc: one line saying what the parameter does (shown in schemas and docs).
-        ge, gt, le, lt: bounds of a number (of every entry of a list):
-            ``>= ge``, ``> gt``, ``<= le``, ``< lt``.
+        ge: lower bound (``>= ge``) of a number, or of every entry of a list.
+        gt: strict lower bound (``> gt``).
+        le: upper bound (``<= le``).
+        lt: strict upper bound (``< lt``).
         choices: the allowed values.
         length: exact number of entries of a list value.
         min_length: least number of entries of a list value.
+        vocabulary: for a string whose allowed values live with torch code, the
+            dotted name of the constant listing them (e.g.
+            ``"geomgen.nn.RESNET_PRESETS"``): shown in schemas and docs, and
+            checked by the model when it is built (:meth:`ModelConfig.check_choice`),
+            since a config imports no torch.
 
     Returns:
         A :func:`dataclasses.field` carrying the metadata.
@@ -90,7 +97,8 @@ def param(default: Any, doc: str, *, ge: float | None = None, gt: float | None =
     if isinstance(default, list):
         default = tuple(default)
     meta = {"doc": doc.strip(), "ge": ge, "gt": gt, "le": le, "lt": lt,
-            "choices": None if choices is None else tuple(choices), "length": length, "min_length": min_length}
+            "choices": None if choices is None else tuple(choices), "length": length, "min_length": min_length,
+            "vocabulary": vocabulary}
     return dataclasses.field(default=default, metadata={"geomgen": meta})
 
 
@@ -171,6 +179,8 @@ def _allowed(p: _Param) -> str:
     if k.scalar is not None:
         if m["choices"] is not None:
             parts.append("one of " + ", ".join(repr(c) for c in m["choices"]))
+        elif m["vocabulary"] is not None:
+            parts.append(f"a name in {m['vocabulary']}")
         else:
             parts.append(_NOUNS[k.scalar][0] + (_range(m) if k.scalar in (int, float) else ""))
     if k.item is not None:
@@ -383,12 +393,12 @@ class ModelConfig:
     def schema(cls) -> list[dict[str, Any]]:
         """One JSON-able dict per field, in order: ``name``, ``type`` (e.g.
         ``"int"``, ``"list[int] | None"``), ``default``, ``doc``, ``allowed`` (in
-        words) and, where set, ``ge``/``gt``/``le``/``lt``/``choices``/``length``/``min_length``."""
+        words) and, where set, ``ge``/``gt``/``le``/``lt``/``choices``/``length``/``min_length``/``vocabulary``."""
         out = []
         for p in cls._params():
             entry: dict[str, Any] = {"name": p.name, "type": p.kind.name, "default": _jsonable(p.default),
                                      "doc": p.doc, "allowed": _allowed(p)}
-            for key in (*_BOUNDS, "choices", "length", "min_length"):
+            for key in (*_BOUNDS, "choices", "length", "min_length", "vocabulary"):
                 if p.meta[key] is not None:
                     entry[key] = _jsonable(p.meta[key])
             out.append(entry)

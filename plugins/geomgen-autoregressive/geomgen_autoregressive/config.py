@@ -34,7 +34,7 @@ class AutoregressiveConfig(GeneratorConfig):
                                                ge=1, length=3)
     block_kernel: int | tuple[int, ...] = param(3, "odd kernel side(s) of the blocks' type-'B' convolutions",
                                                 ge=1, length=3)
-    act: str = param("relu", "activation: a geomgen.nn.ACTIVATIONS name")
+    act: str = param("relu", "activation of the network", vocabulary="geomgen.nn.ACTIVATIONS")
     position_bias: bool = param(True, "learn a (C, R, R, R) bias after the stem, so the network knows where "
                                       "each voxel is")
 

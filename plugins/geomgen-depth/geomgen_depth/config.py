@@ -20,12 +20,12 @@ class DepthConfig(PredictorConfig):
 
     model_name = "depth"
 
-    encoder: str = param("tiny", "image encoder: a geomgen.nn.RESNET_PRESETS name")
+    encoder: str = param("tiny", "image encoder", vocabulary="geomgen.nn.RESNET_PRESETS")
     decoder_widths: tuple[int, ...] | None = param(
         None, "stage widths of the U-Net decoder, coarse to fine (None: the encoder's)", ge=1, min_length=1)
     decoder_depth: int = param(1, "convolution blocks per decoder stage", ge=1)
-    upsample: str = param("bilinear", "decoder upsampling: a geomgen.nn.decoder2d.UPSAMPLE_MODES name")
-    norm: str = param("batch", "norm of the encoder and decoder blocks: a geomgen.nn.NORM_KINDS name")
+    upsample: str = param("bilinear", "decoder upsampling", vocabulary="geomgen.nn.decoder2d.UPSAMPLE_MODES")
+    norm: str = param("batch", "norm of the encoder and decoder blocks", vocabulary="geomgen.nn.NORM_KINDS")
     si_lambda: float = param(0.5, "lambda of the scale-invariant depth loss (1: blind to a global scale)",
                              ge=0.0, le=1.0)
     l1_weight: float = param(0.5, "weight of the L1 log-depth term", ge=0.0)

@@ -46,12 +46,13 @@ class VoxelGANConfig(AdversarialConfig):
         min_length=1)
     start_resolution: int = param(4, "S, side of the generator's first grid", ge=1)
     up_mode: str = param("transpose", "up-sampling of the generator's hidden grids", choices=UP_MODES)
-    gen_norm: str = param("batch", "generator norm ('batch' as in 3D-GAN, or a per-sample one): "
-                                   "a geomgen.nn.NORM_KINDS name")
+    gen_norm: str = param("batch", "generator norm ('batch' as in 3D-GAN, or a per-sample one)",
+                         vocabulary="geomgen.nn.NORM_KINDS")
     disc_channels: tuple[int, ...] = param((16, 32, 64, 128), "discriminator channels; each stride-2 layer halves "
                                            "the grid (rounding up)", ge=1, min_length=1)
     disc_feat: int = param(128, "F, discriminator feature size", ge=1)
-    disc_norm: str = param("none", "discriminator norm, per-sample only: a geomgen.nn.NORM_KINDS name but 'batch'")
+    disc_norm: str = param("none", "discriminator norm, per-sample only (not 'batch')",
+                          vocabulary="geomgen.nn.NORM_KINDS")
     embed_dim: int = param(16, "class embedding size of a conditional generator", ge=1)
 
     @property

@@ -19,9 +19,9 @@ class ImplicitConfig(PredictorConfig):
 
     model_name = "implicit"
 
-    encoder: str = param("tiny", "image encoder: a geomgen.nn.RESNET_PRESETS name")
+    encoder: str = param("tiny", "image encoder", vocabulary="geomgen.nn.RESNET_PRESETS")
     code_dim: int = param(128, "D, size of the shape code (a linear layer after pooling)", ge=1)
-    norm: str = param("batch", "norm of the encoder: a geomgen.nn.NORM_KINDS name")
+    norm: str = param("batch", "norm of the encoder", vocabulary="geomgen.nn.NORM_KINDS")
     hidden: int = param(64, "width of the decoder's residual blocks", ge=1)
     num_blocks: int = param(4, "residual blocks of the decoder", ge=1)
     conditioning: str = param("cbn", "how the code enters the decoder: conditional batch norm or added",

@@ -23,7 +23,7 @@ class MeshConfig(PredictorConfig):
 
     model_name = "mesh"
 
-    encoder: str = param("tiny", "image encoder: a geomgen.nn.RESNET_PRESETS name")
+    encoder: str = param("tiny", "image encoder", vocabulary="geomgen.nn.RESNET_PRESETS")
     init: str = param("sphere", "initial mesh: an ico-sphere or the cubified voxel head's prediction", choices=INITS)
     ico_level: int = param(3, "subdivision level of the initial ico-sphere (2: 162 vertices, 3: 642)", ge=0)
     radius: float = param(0.35, "radius of the initial sphere", gt=0.0)

@@ -19,9 +19,9 @@ class PointCloudConfig(PredictorConfig):
 
     model_name = "pointcloud"
 
-    encoder: str = param("tiny", "image encoder: a geomgen.nn.RESNET_PRESETS name")
+    encoder: str = param("tiny", "image encoder", vocabulary="geomgen.nn.RESNET_PRESETS")
     code_dim: int = param(256, "D, size of the global shape code (a linear layer after pooling)", ge=1)
-    norm: str = param("batch", "norm of the encoder blocks: a geomgen.nn.NORM_KINDS name")
+    norm: str = param("batch", "norm of the encoder blocks", vocabulary="geomgen.nn.NORM_KINDS")
     decoder: str = param("folding", "point decoder: learned folded patches or one MLP", choices=DECODERS)
     num_points: int = param(1024, "P, points per shape in training and in predict", ge=1)
     num_patches: int = param(8, "folding patches", ge=1)

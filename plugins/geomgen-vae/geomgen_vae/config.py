@@ -30,8 +30,8 @@ class VoxelVAEConfig(GeneratorConfig):
         None, "decoder channels of the grids S, 2S, ..., R (k + 1 entries; None: max(8, 32 / 2^(i-1)))", ge=1,
         min_length=1)
     start_resolution: int = param(4, "S, side of the decoder's first grid", ge=1)
-    norm: str = param("group", "norm of both networks (per-sample norms keep each ELBO batch-independent): "
-                               "a geomgen.nn.NORM_KINDS name")
+    norm: str = param("group", "norm of both networks (per-sample norms keep each ELBO batch-independent)",
+                         vocabulary="geomgen.nn.NORM_KINDS")
     embed_dim: int = param(16, "size of the class embedding of a conditional model", ge=1)
     beta: float = param(1.0, "weight of the KL term in the training loss (1: the ELBO)", ge=0.0)
 

@@ -23,9 +23,9 @@ class VoxelConfig(PredictorConfig):
 
     model_name = "voxel"
 
-    encoder: str = param("tiny", "image encoder: a geomgen.nn.RESNET_PRESETS name")
+    encoder: str = param("tiny", "image encoder", vocabulary="geomgen.nn.RESNET_PRESETS")
     code_dim: int = param(128, "D, size of the global shape code (a linear layer after pooling)", ge=1)
-    norm: str = param("batch", "norm of the encoder and decoder: a geomgen.nn.NORM_KINDS name")
+    norm: str = param("batch", "norm of the encoder and decoder", vocabulary="geomgen.nn.NORM_KINDS")
     decoder_channels: tuple[int, ...] = param(
         (32, 32, 16), "channels of the decoder's grids from S^3 to G^3 (log2(G / S) + 1 entries)", ge=1, min_length=1)
     start_resolution: int = param(4, "S, side of the decoder's first grid (<= decoder_resolution)",
