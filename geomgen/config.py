@@ -121,7 +121,8 @@ class _Kind:
 
     @property
     def name(self) -> str:
-        parts = ([_SCALARS[self.scalar]] if self.scalar else []) + ([f"list[{_SCALARS[self.item]}]"] if self.item else [])
+        parts = [_SCALARS[self.scalar]] if self.scalar else []
+        parts += [f"list[{_SCALARS[self.item]}]"] if self.item else []
         return " | ".join(parts + (["None"] if self.nullable else []))
 
 
@@ -315,7 +316,8 @@ class ModelConfig:
             f = fields[name]
             meta = f.metadata.get("geomgen")
             if meta is None or f.default is dataclasses.MISSING:
-                raise TypeError(f"{cls.__name__}.{name}: declare every field with geomgen.config.param(default, doc, ...) "
+                raise TypeError(f"{cls.__name__}.{name}: declare every field with "
+                                "geomgen.config.param(default, doc, ...) "
                                 "(and do not decorate ModelConfig subclasses with @dataclass)")
             out.append(_Param(name, _parse_kind(cls.__name__, name, hints[name]), f.default, meta["doc"], meta))
         params = tuple(out)
