@@ -9,7 +9,8 @@ Registry API (torchvision-style)::
     import geomgen
     geomgen.list_plugins()                        # what is installed, with status
     geomgen.list_models(kind="representation")    # fnmatch include/exclude too
-    model = geomgen.get_model("voxel", channels=32)
+    model = geomgen.get_model("voxel", code_dim=64)
+    geomgen.get_model_config("voxel").schema()    # its hyper-parameters: type, default, bounds, doc
     mesh = geomgen.predict("chair.png", "mesh")      # pretrained single-view prediction
 
 Plugin authors decorate hook implementations with :data:`geomgen.hookimpl`
@@ -30,6 +31,8 @@ from geomgen._api import (
     get_metric_spec,
     get_model,
     get_model_builder,
+    get_model_config,
+    get_model_spec,
     list_datasets,
     list_metrics,
     list_models,
@@ -47,12 +50,15 @@ __all__ = [
     "list_models",
     "get_model",
     "get_model_builder",
+    "get_model_config",
+    "get_model_spec",
     "list_metrics",
     "get_metric",
     "get_metric_spec",
     "list_datasets",
     "get_dataset",
     "components",
+    "config",
     "structures",
     "io",
     "ops",
@@ -66,8 +72,8 @@ __all__ = [
     "predict",
 ]
 
-_LAZY_SUBMODULES = frozenset({"components", "structures", "io", "ops", "losses", "metrics", "render", "data", "nn", "train",
-                              "models"})
+_LAZY_SUBMODULES = frozenset({"components", "config", "structures", "io", "ops", "losses", "metrics", "render",
+                              "data", "nn", "train", "models"})
 
 
 def __getattr__(name: str) -> Any:

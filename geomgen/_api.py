@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from geomgen._registry import PluginInfo, get_plugin_manager
+from geomgen.config import ModelConfig
 from geomgen.errors import InvalidInputError, PluginError, UnknownComponentError
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "list_models",
     "get_model",
     "get_model_builder",
+    "get_model_config",
+    "get_model_spec",
     "list_metrics",
     "get_metric",
     "get_metric_spec",
@@ -77,6 +80,30 @@ def get_model_builder(name: str) -> Callable[..., Any]:
     return _model_spec(name).build
 
 
+def get_model_spec(name: str) -> Any:
+    """The :class:`~geomgen.components.RepresentationSpec` or
+    :class:`~geomgen.components.GeneratorSpec` registered as ``name`` (its
+    ``description``, ``output``, ``config`` ...).  Imports no model code.
+
+    Raises:
+        UnknownComponentError: no installed plugin provides ``name``.
+        PluginConflictError: two plugins provide ``name``; use ``plugin:name``.
+    """
+    return _model_spec(name)
+
+
+def get_model_config(name: str) -> type[ModelConfig] | None:
+    """The :class:`~geomgen.config.ModelConfig` subclass that declares model ``name``'s
+    hyper-parameters (``.schema()``, ``.defaults()``, ``.from_dict(...)``), or ``None``
+    for a model registered with a plain ``default_config`` only.  Imports no model code.
+
+    Raises:
+        UnknownComponentError: no installed plugin provides ``name``.
+        PluginConflictError: two plugins provide ``name``; use ``plugin:name``.
+    """
+    return getattr(_model_spec(name), "config", None)
+
+
 def _bind_config(what: str, build: Callable[..., Any], defaults: dict[str, Any],
                  config: dict[str, Any]) -> dict[str, Any]:
     merged = {**defaults, **config}
@@ -94,7 +121,8 @@ def get_model(name: str, **config: Any) -> Any:
 
     Args:
         name: a name from :func:`list_models`, or ``plugin:name``.
-        **config: keyword arguments for the model's builder.
+        **config: keyword arguments for the model's builder; for a model with a
+            config class (:func:`get_model_config`) its keys, checked by it.
 
     Returns:
         A ``torch.nn.Module``.
@@ -102,13 +130,18 @@ def get_model(name: str, **config: Any) -> Any:
     Raises:
         UnknownComponentError: no installed plugin provides ``name``.
         PluginConflictError: two plugins provide ``name``; use ``plugin:name``.
-        InvalidInputError: a config key the builder does not accept.
+        InvalidInputError: a config key the builder does not accept, or a value
+            out of its bounds (the message names the key and what is allowed).
         PluginError: the plugin's builder returned something that is not a module.
     """
+    spec = _model_spec(name)
+    config_class = getattr(spec, "config", None)
+    if config_class is not None:
+        kwargs = config_class.from_dict({**spec.default_config, **config}, name=name).to_dict()
+    else:
+        kwargs = _bind_config(f"model {name!r}", spec.build, dict(spec.default_config), config)
     import torch
 
-    spec = _model_spec(name)
-    kwargs = _bind_config(f"model {name!r}", spec.build, dict(spec.default_config), config)
     model = spec.build(**kwargs)
     if not isinstance(model, torch.nn.Module):
         plugin = get_plugin_manager().provider(spec.kind, name)

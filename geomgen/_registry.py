@@ -82,6 +82,9 @@ class PluginInfo:
         error: why it failed or is blocked, else ``None``.
         hooks: names of the hooks it implements.
         components: kind -> names it registered (empty unless ``ok``).
+        configs: model name -> the schema of its hyper-parameters
+            (:meth:`geomgen.config.ModelConfig.schema`), for each model it
+            registered with a config class.
     """
 
     name: str
@@ -94,6 +97,7 @@ class PluginInfo:
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
     components: dict[str, list[str]] = field(default_factory=dict)
+    configs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (used by ``geomgen plugins --json``)."""
@@ -257,6 +261,7 @@ class PluginManager(pluggy.PluginManager):
         info.status = "failed"
         info.error = reason
         info.components = {}
+        info.configs = {}
         registered = self.get_plugin(info.name)
         if registered is not None and self._infos.get(info.name) is info:
             self.unregister(registered)
@@ -286,9 +291,12 @@ class PluginManager(pluggy.PluginManager):
             for plugin_name, entries in staged.items():
                 info = self._infos[plugin_name]
                 info.components = {}
+                info.configs = {}
                 for entry in entries:
                     components[entry.spec.kind].setdefault(entry.spec.name, []).append(entry)
                     info.components.setdefault(entry.spec.kind, []).append(entry.spec.name)
+                    if getattr(entry.spec, "config", None) is not None:
+                        info.configs[entry.spec.name] = entry.spec.config.schema()
             self._components = components
             for kind, names in components.items():
                 for name, entries in names.items():

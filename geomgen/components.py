@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from geomgen.config import ModelConfig
+
 __all__ = [
     "RepresentationSpec",
     "GeneratorSpec",
@@ -43,6 +45,19 @@ def _check_callable(kind: str, name: str, attr: str, value: object) -> None:
         raise TypeError(f"{kind} {name!r}: {attr} must be callable, got {type(value).__name__}")
 
 
+def _apply_config(spec: RepresentationSpec | GeneratorSpec) -> None:
+    """Check ``spec.config`` and derive ``spec.default_config`` from it (``default_config``
+    given as well: validated by the config class and completed with its defaults)."""
+    config = spec.config
+    if config is None:
+        return
+    if not (isinstance(config, type) and issubclass(config, ModelConfig)):
+        raise TypeError(f"{spec.kind} {spec.name!r}: config must be a geomgen.config.ModelConfig subclass, "
+                        f"got {config!r}")
+    derived = config.from_dict(spec.default_config, name=spec.name).to_dict()
+    object.__setattr__(spec, "default_config", derived)
+
+
 @dataclass(frozen=True)
 class RepresentationSpec:
     """A single-view shape predictor: image in, 3D shape out.
@@ -54,8 +69,14 @@ class RepresentationSpec:
         output: the geometry the model predicts: ``"mesh"``, ``"voxels"``,
             ``"pointcloud"``, ``"depth"`` or ``"implicit"``.
         description: one line shown by ``geomgen plugins`` and ``list_models``.
-        default_config: keyword arguments ``build`` is called with by default.
+        default_config: keyword arguments ``build`` is called with by default;
+            derived from ``config`` when that is given (then only overrides of
+            its defaults, validated by it).
         tags: free-form labels (e.g. ``("pretrained",)``).
+        config: the model's :class:`~geomgen.config.ModelConfig` subclass
+            (its hyper-parameters with defaults, bounds and docs), or ``None``.
+            With it, :func:`geomgen.get_model` validates keyword arguments through
+            it and ``geomgen plugins --json`` shows its schema.
 
     .. versionadded:: 0.1
     """
@@ -66,12 +87,14 @@ class RepresentationSpec:
     description: str = ""
     default_config: Mapping[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    config: type[ModelConfig] | None = None
 
     kind = "representation"
 
     def __post_init__(self) -> None:
         _check_name(self.kind, self.name)
         _check_callable(self.kind, self.name, "build", self.build)
+        _apply_config(self)
 
 
 @dataclass(frozen=True)
@@ -83,8 +106,12 @@ class GeneratorSpec:
         build: ``build(**config) -> torch.nn.Module``.
         output: the geometry it samples: ``"voxels"``, ``"pointcloud"`` or ``"mesh"``.
         description: one line for listings.
-        default_config: keyword arguments ``build`` is called with by default.
+        default_config: keyword arguments ``build`` is called with by default
+            (derived from ``config`` when that is given, as for
+            :class:`RepresentationSpec`).
         tags: free-form labels.
+        config: the model's :class:`~geomgen.config.ModelConfig` subclass, or
+            ``None`` (see :class:`RepresentationSpec`).
 
     .. versionadded:: 0.1
     """
@@ -95,12 +122,14 @@ class GeneratorSpec:
     description: str = ""
     default_config: Mapping[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    config: type[ModelConfig] | None = None
 
     kind = "generator"
 
     def __post_init__(self) -> None:
         _check_name(self.kind, self.name)
         _check_callable(self.kind, self.name, "build", self.build)
+        _apply_config(self)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from geomgen import checks as V
+from geomgen.config import GeneratorConfig
 from geomgen.errors import GeomgenError, InvalidInputError
 
 __all__ = [
@@ -164,7 +165,9 @@ class ShapeGenerator(nn.Module):
             the weights).  Keys the base class reads: ``resolution`` (voxel
             generators, ``R``), ``num_points`` (point generators, ``P``),
             ``num_classes`` (0 = unconditional), ``categories`` (names of the
-            classes, so ``condition="chair"`` works).
+            classes, so ``condition="chair"`` works); the last two are checked
+            by :class:`geomgen.config.GeneratorConfig`, the base of the
+            generators' config classes.
 
     Subclasses implement :meth:`generate` and :meth:`compute_loss` and, where
     defined, :meth:`log_prob` / :meth:`elbo`.  Models with several optimizers
@@ -179,14 +182,11 @@ class ShapeGenerator(nn.Module):
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         self.config: dict[str, Any] = dict(config or {})
-        fn = type(self).__name__
-        self.num_classes = V.check_int(self.config.get("num_classes", 0), "num_classes", min_value=0, fn=fn)
-        cats = self.config.get("categories") or ()
-        if isinstance(cats, str) or not all(isinstance(c, str) for c in cats):
-            raise V.fail("categories", f"must be a list of class names, got {cats!r}", fn)
-        self.categories: tuple[str, ...] = tuple(cats)
-        if self.categories and len(self.categories) != self.num_classes:
-            raise V.fail("categories", f"has {len(self.categories)} names but num_classes={self.num_classes}", fn)
+        base = GeneratorConfig.from_dict({"num_classes": self.config.get("num_classes", 0),
+                                          "categories": self.config.get("categories") or ()},
+                                         name=type(self).__name__)
+        self.num_classes: int = base.num_classes
+        self.categories: tuple[str, ...] = base.categories
 
     # ------------------------------------------------------------------ info
     @property

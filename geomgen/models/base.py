@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from geomgen import checks as V
+from geomgen.config import PredictorConfig
 from geomgen.errors import InvalidInputError
 from geomgen.render.cameras import default_distance, default_intrinsics
 
@@ -127,7 +128,9 @@ class ShapePredictor(nn.Module):
         output: ``"mesh"``, ``"voxels"``, ``"pointcloud"``, ``"depth"`` or ``"implicit"``.
         frame: ``"object"`` or ``"camera"`` (module docstring).
         has_volume: predictions enclose a volume (voxel IoU is meaningful).
-        config: the build keyword arguments (with ``image_size`` and ``fov``).
+        config: the build keyword arguments (with ``image_size`` and ``fov``,
+            defaults from :class:`geomgen.config.PredictorConfig`, the base of the
+            representations' config classes).
     """
 
     output: ClassVar[str] = "mesh"
@@ -136,10 +139,9 @@ class ShapePredictor(nn.Module):
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         super().__init__()
-        cfg = dict(config or {})
-        cfg.setdefault("image_size", 64)
-        cfg.setdefault("fov", 40.0)
-        self.config: dict[str, Any] = cfg
+        self.config: dict[str, Any] = dict(config or {})
+        for key, value in PredictorConfig.defaults().items():
+            self.config.setdefault(key, value)
 
     # ------------------------------------------------------------- properties
     @property

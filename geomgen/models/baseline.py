@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from geomgen.config import MeanShapeConfig
 from geomgen.errors import GeomgenError, InvalidInputError
 from geomgen.models.base import ShapePredictor
 
@@ -45,24 +46,28 @@ class MeanShape(ShapePredictor):
     """Predicts the thresholded mean training occupancy, ignoring the image.
 
     Args:
-        resolution: ``R``, voxels per axis of the mean grid (set by :meth:`fit`
-            from the data; 32 for ``shapes``).
+        config: a :class:`~geomgen.config.MeanShapeConfig` (or a mapping of its
+            keys); ``None``: the defaults.
+        **overrides: :class:`~geomgen.config.MeanShapeConfig` keys replacing
+            those of ``config`` (``resolution`` is set by :meth:`fit` from the data).
 
     Buffers:
         mean_occupancy: ``(R, R, R)`` float in [0, 1], ``[k, j, i]`` <-> ``(z, y, x)``,
             over ``[-0.5, 0.5]^3`` (object frame).
         threshold: 0-d, the occupancy level of the surface.
+
+    Raises:
+        InvalidInputError: a bad config key or value (named in the message).
     """
 
     output = "mesh"
     frame = "object"
     has_volume = True
 
-    def __init__(self, resolution: int = 32, **config: Any) -> None:
-        if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
-            raise InvalidInputError(f"MeanShape: argument 'resolution' must be an int >= 2, got {resolution!r}")
-        super().__init__({"resolution": resolution, **config})
-        self.register_buffer("mean_occupancy", torch.zeros(resolution, resolution, resolution))
+    def __init__(self, config: MeanShapeConfig | Mapping[str, Any] | None = None, /, **overrides: Any) -> None:
+        c = MeanShapeConfig.resolve(config, **overrides)
+        super().__init__(c.to_dict())
+        self.register_buffer("mean_occupancy", torch.zeros(c.resolution, c.resolution, c.resolution))
         self.register_buffer("threshold", torch.tensor(0.5))
         self.fitted_on: int = 0
 

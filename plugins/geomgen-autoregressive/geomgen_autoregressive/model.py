@@ -27,7 +27,7 @@ whole grid ``R^3`` times.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -38,6 +38,7 @@ from geomgen import checks as V
 from geomgen.generative import ShapeGenerator, batch_voxels
 from geomgen.nn import ACTIVATIONS, MaskedConv3d, MaskedResBlock3d, make_activation
 from geomgen.nn.activation import activation_gain_name
+from geomgen_autoregressive.config import AutoregressiveConfig, kernel_sides
 
 __all__ = ["VoxelPixelCNN", "SAMPLERS"]
 
@@ -45,41 +46,19 @@ __all__ = ["VoxelPixelCNN", "SAMPLERS"]
 SAMPLERS: tuple[str, ...] = ("incremental", "full")
 
 
-def _kernel(value: Any, name: str, fn: str) -> tuple[Any, tuple[int, int, int]]:
-    """``(value for the config (int or list of 3 ints), (kD, kH, kW))`` of an odd kernel argument."""
-    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
-        if len(value) != 3:
-            raise V.fail(name, f"must be an odd int or 3 odd ints, got {value!r}", fn)
-        ks = tuple(V.check_int(k, name, min_value=1, fn=fn) for k in value)
-        stored: Any = list(ks)
-    else:
-        stored = V.check_int(value, name, min_value=1, fn=fn)
-        ks = (stored,) * 3
-    if any(k % 2 == 0 for k in ks):
-        raise V.fail(name, f"must be odd, got {value!r}", fn)
-    return stored, ks  # type: ignore[return-value]
-
-
 class VoxelPixelCNN(ShapeGenerator):
     """Autoregressive (PixelCNN) generator of ``R^3`` occupancy grids.
 
     Args:
-        resolution: ``R``, >= 2 (data grids are downsampled to it by volume
-            fraction, :func:`geomgen.generative.downsample_occupancy`).
-        hidden: ``C``, channels of the hidden grids (>= 2).
-        num_blocks: masked residual blocks (>= 0).
-        stem_kernel: odd kernel side of the type-``"A"`` stem, or three odd
-            sides ``(kD, kH, kW)`` (not all 1), e.g. ``(3, 7, 7)`` to see wider
-            across the previous slices.
-        block_kernel: odd kernel side (or three) of the blocks' type-``"B"`` convolutions.
-        act: activation name (:func:`geomgen.nn.make_activation`).
-        position_bias: learn a ``(C, R, R, R)`` bias added to the hidden
-            features after the stem, so the network knows where each voxel
-            is (shapes are centred in the grid); it does not depend on the
-            data, so it keeps the network causal.
-        num_classes: 0 = unconditional; ``K > 0``: class-conditional
-            (``K`` learned bias vectors per layer).
-        categories: class names (``len == num_classes``) for ``condition="chair"``.
+        config: an :class:`~geomgen_autoregressive.config.AutoregressiveConfig`
+            (or a mapping of its keys); ``None``: the defaults.
+        **overrides: :class:`~geomgen_autoregressive.config.AutoregressiveConfig`
+            keys replacing those of ``config``.
+
+    ``self.config`` is the plain dict of the validated config (saved with the
+    weights).  ``position_bias`` does not depend on the data, so it keeps the
+    network causal; a class-conditional model (``num_classes = K > 0``) learns
+    ``K`` bias vectors per layer.
 
     The receptive field: voxel ``i``'s logit depends on the voxels before it
     within :attr:`receptive_radius` slices / rows / columns.
@@ -87,41 +66,20 @@ class VoxelPixelCNN(ShapeGenerator):
     Shapes: ``logits(x (N, 1, R, R, R), labels (N,) | None) -> (N, 1, R, R, R)``.
 
     Raises:
-        InvalidInputError: a bad argument (named in the message).
+        InvalidInputError: a bad config key or value (named in the message).
     """
 
     output = "voxels"
     likelihood = "exact"
 
-    def __init__(
-        self,
-        resolution: int = 16,
-        hidden: int = 32,
-        num_blocks: int = 4,
-        stem_kernel: int | Sequence[int] = 5,
-        block_kernel: int | Sequence[int] = 3,
-        act: str = "relu",
-        position_bias: bool = True,
-        num_classes: int = 0,
-        categories: Sequence[str] = (),
-    ) -> None:
+    def __init__(self, config: AutoregressiveConfig | Mapping[str, Any] | None = None, /,
+                 **overrides: Any) -> None:
+        c = AutoregressiveConfig.resolve(config, **overrides)
+        c.check_choice("act", ACTIVATIONS)
+        super().__init__(c.to_dict())
         fn = "VoxelPixelCNN"
-        resolution = V.check_int(resolution, "resolution", min_value=2, fn=fn)
-        hidden = V.check_int(hidden, "hidden", min_value=2, fn=fn)
-        num_blocks = V.check_int(num_blocks, "num_blocks", min_value=0, fn=fn)
-        stem_kernel, stem3 = _kernel(stem_kernel, "stem_kernel", fn)
-        block_kernel, block3 = _kernel(block_kernel, "block_kernel", fn)
-        if stem3 == (1, 1, 1):
-            raise V.fail("stem_kernel", "must be larger than 1 (a 1x1x1 type-'A' kernel sees nothing)", fn)
-        V.check_choice(act, "act", ACTIVATIONS, fn=fn)
-        if not isinstance(position_bias, bool):
-            raise V.fail("position_bias", f"must be a bool, got {position_bias!r}", fn)
-        if isinstance(categories, str):
-            raise V.fail("categories", f"must be a list of class names, got {categories!r}", fn)
-        config = {"resolution": resolution, "hidden": hidden, "num_blocks": num_blocks,
-                  "stem_kernel": stem_kernel, "block_kernel": block_kernel, "act": act,
-                  "position_bias": position_bias, "num_classes": num_classes, "categories": list(categories)}
-        super().__init__(config)
+        act, hidden, num_blocks, resolution = c.act, c.hidden, c.num_blocks, c.resolution
+        stem3, block3 = kernel_sides(c.stem_kernel), kernel_sides(c.block_kernel)
         self.act = make_activation(act, fn=fn)
         self.stem = MaskedConv3d(1, hidden, stem3, "A")
         self.blocks = nn.ModuleList(MaskedResBlock3d(hidden, block3, act=act) for _ in range(num_blocks))
@@ -132,7 +90,7 @@ class VoxelPixelCNN(ShapeGenerator):
         nn.init.zeros_(self.head_hidden.bias)
         nn.init.normal_(self.head_out.weight, std=0.01)
         nn.init.zeros_(self.head_out.bias)
-        self.pos = nn.Parameter(torch.zeros(hidden, resolution, resolution, resolution)) if position_bias else None
+        self.pos = nn.Parameter(torch.zeros(hidden, resolution, resolution, resolution)) if c.position_bias else None
         self.embed = nn.Embedding(self.num_classes, hidden * (num_blocks + 1)) if self.num_classes else None
         if self.embed is not None:
             nn.init.normal_(self.embed.weight, std=0.1)
@@ -148,8 +106,7 @@ class VoxelPixelCNN(ShapeGenerator):
         """``(rz, ry, rx)``: voxel ``(z, y, x)``'s logit depends only on voxels
         before it with ``|dz| <= rz``, ``|dy| <= ry``, ``|dx| <= rx`` (the sums
         of the masked kernels' radii)."""
-        s, b = _kernel(self.config["stem_kernel"], "stem_kernel", "")[1], \
-            _kernel(self.config["block_kernel"], "block_kernel", "")[1]
+        s, b = kernel_sides(self.config["stem_kernel"]), kernel_sides(self.config["block_kernel"])
         return tuple(s[a] // 2 + len(self.blocks) * (b[a] // 2) for a in range(3))  # type: ignore[return-value]
 
     def class_bias(self, labels: torch.Tensor | None, n: int) -> list[torch.Tensor | None]:

@@ -1,6 +1,7 @@
 """Registers the 'autoregressive' generator through geomgen's public hooks.
 
-Importing this module is cheap: torch and the model code load in :func:`build_model`.
+Importing this module is cheap: the config imports no torch, and the model code loads in
+:func:`build_model`.
 """
 
 from __future__ import annotations
@@ -9,25 +10,14 @@ from typing import Any
 
 import geomgen
 from geomgen.components import GeneratorSpec
+from geomgen_autoregressive.config import AutoregressiveConfig
 
-__all__ = ["build_model", "DEFAULT_CONFIG", "geomgen_register_generators"]
-
-#: Configuration of the shipped pretrained model (``geomgen.get_model("autoregressive")``).
-DEFAULT_CONFIG: dict[str, Any] = {
-    "resolution": 16,
-    "hidden": 32,
-    "num_blocks": 4,
-    "stem_kernel": 5,
-    "block_kernel": 3,
-    "act": "relu",
-    "position_bias": True,
-    "num_classes": 0,
-    "categories": [],
-}
+__all__ = ["build_model", "geomgen_register_generators"]
 
 
 def build_model(**config: Any) -> Any:
-    """Build a :class:`geomgen_autoregressive.model.VoxelPixelCNN` (keyword arguments: its constructor's)."""
+    """Build a :class:`geomgen_autoregressive.model.VoxelPixelCNN` (keyword arguments:
+    :class:`AutoregressiveConfig` keys)."""
     from geomgen_autoregressive.model import VoxelPixelCNN
 
     return VoxelPixelCNN(**config)
@@ -36,7 +26,7 @@ def build_model(**config: Any) -> Any:
 @geomgen.hookimpl
 def geomgen_register_generators(register: Any) -> None:
     register(GeneratorSpec(
-        name="autoregressive", build=build_model, output="voxels", default_config=dict(DEFAULT_CONFIG),
+        name="autoregressive", build=build_model, output="voxels", config=AutoregressiveConfig,
         description="PixelCNN over 16^3 occupancy (masked 3-D convs, mask A then B, raster order z-y-x): exact "
                     "log-likelihood in nats per shape / bits per voxel, fast ancestral sampling (each step evaluates "
                     "every layer at the current voxel only, from cached receptive fields), optional class "

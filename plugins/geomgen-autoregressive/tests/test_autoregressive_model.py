@@ -20,7 +20,7 @@ from geomgen.testing.generative import TOY_CATEGORIES, ToyShapes, check_generato
 from geomgen.train import TrainConfig, Trainer
 from geomgen.train.checkpoint import load_checkpoint
 from geomgen_autoregressive.model import VoxelPixelCNN
-from geomgen_autoregressive.plugin import DEFAULT_CONFIG
+from geomgen_autoregressive.config import AutoregressiveConfig
 
 
 def _all_grids(R: int = 2) -> torch.Tensor:
@@ -34,7 +34,7 @@ def test_registered_with_defaults():
     m = geomgen.get_model("autoregressive")
     assert isinstance(m, VoxelPixelCNN) and isinstance(m, ShapeGenerator)
     assert (m.output, m.likelihood, m.conditional) == ("voxels", "exact", False)
-    assert m.config == DEFAULT_CONFIG and m.resolution == DEFAULT_CONFIG["resolution"]
+    assert m.config == AutoregressiveConfig.defaults() and m.resolution == AutoregressiveConfig().resolution
     assert sum(p.numel() for p in m.parameters()) * 4 <= 3 * 2**20  # pretrained-weights budget
     code = "import sys, geomgen_autoregressive.plugin; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

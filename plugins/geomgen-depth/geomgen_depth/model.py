@@ -41,102 +41,56 @@ import torch.nn.functional as F
 from geomgen.errors import InvalidInputError
 from geomgen.losses import scale_invariant_depth_loss
 from geomgen.models import ShapePredictor, default_distance
-from geomgen.nn import ResNetEncoder
-from geomgen.nn.decoder2d import UNetDecoder2d
+from geomgen.nn import NORM_KINDS, RESNET_PRESETS, ResNetEncoder
+from geomgen.nn.decoder2d import UPSAMPLE_MODES, UNetDecoder2d
 from geomgen.structures import DepthMaps, Meshes, PointClouds
+from geomgen_depth.config import POINT_SOURCES, DepthConfig
 from geomgen_depth.convert import depth_to_meshes, depth_to_points
 
 __all__ = ["DepthPredictor", "POINT_SOURCES"]
-
-#: Accepted values of ``points_from``: foreground pixel centres, or area-uniform samples of the 2.5D mesh.
-POINT_SOURCES = ("pixels", "mesh")
-
-
-def _number(value: Any, name: str, lo: float, hi: float | None = None, lo_open: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    ok = ok and (value > lo if lo_open else value >= lo) and (hi is None or value <= hi)
-    if not ok:
-        rng = f"{'(' if lo_open else '['}{lo}, {hi if hi is not None else 'inf'}{']' if hi is not None else ')'}"
-        raise InvalidInputError(f"DepthPredictor: argument '{name}' must be a number in {rng}, got {value!r}")
-    return float(value)
 
 
 class DepthPredictor(ShapePredictor):
     """Single-view depth + mask predictor (camera frame, visible surface only).
 
     Args:
-        encoder: :data:`geomgen.nn.RESNET_PRESETS` name of the image encoder.
-        decoder_widths: stage widths of the decoder, coarse to fine (see
-            :class:`~geomgen.nn.decoder2d.UNetDecoder2d`); default the encoder's.
-        decoder_depth: convolution blocks per decoder stage.
-        upsample: decoder upsampling (``"bilinear"``, ``"nearest"``, ``"transposed"``).
-        norm: norm of the encoder and decoder blocks.
-        si_lambda: ``lambda`` of the scale-invariant loss, in ``[0, 1]`` (see the
-            module docstring for why not 1).
-        l1_weight: weight of the L1 log-depth term (>= 0).
-        mask_weight: weight of the mask BCE term (>= 0).
-        mask_threshold: probability at or above which a pixel is foreground, in (0, 1).
-        rel_threshold: relative depth jump between neighbouring pixels that
-            separates surfaces (mesh triangles, normal tangents), > 0.
-        points_from: what :meth:`predict_points` returns: ``"mesh"`` (default:
-            ``num_points`` area-uniform samples of :meth:`predict_meshes` with
-            face normals, denser on the same surface) or ``"pixels"`` (the
-            foreground pixel centres with grid normals, at most one point per
-            pixel).  On the ``shapes`` validation split (view 0) a trained
-            model scores F1@0.3 41.4 with ``"pixels"`` and 45.7 with ``"mesh"``
-            at ``rel_threshold=0.1`` (44.5 at 0.05, 32.2 at 0.02, flat from
-            0.1 to 0.5).
-        image_size, fov: input size (pixels) and vertical field of view
-            (degrees) the model is trained for.
+        config: a :class:`~geomgen_depth.config.DepthConfig` (or a mapping of
+            its keys); ``None``: the defaults.
+        **overrides: :class:`~geomgen_depth.config.DepthConfig` keys replacing
+            those of ``config``.
+
+    ``self.config`` is the plain dict of the validated config (saved with the
+    weights).  The loss terms (``si_lambda``, ``l1_weight``, ``mask_weight``)
+    are described in the module docstring.  ``points_from`` chooses what
+    :meth:`predict_points` returns: ``"mesh"`` (default: ``num_points``
+    area-uniform samples of :meth:`predict_meshes` with face normals, denser on
+    the same surface) or ``"pixels"`` (the foreground pixel centres with grid
+    normals, at most one point per pixel).  On the ``shapes`` validation split
+    (view 0) a trained model scores F1@0.3 41.4 with ``"pixels"`` and 45.7 with
+    ``"mesh"`` at ``rel_threshold=0.1`` (44.5 at 0.05, 32.2 at 0.02, flat from
+    0.1 to 0.5).
+
+    Raises:
+        InvalidInputError: a bad config key or value (named in the message).
     """
 
     output = "depth"
     frame = "camera"
     has_volume = False
 
-    def __init__(
-        self,
-        encoder: str = "tiny",
-        decoder_widths: list[int] | None = None,
-        decoder_depth: int = 1,
-        upsample: str = "bilinear",
-        norm: str = "batch",
-        si_lambda: float = 0.5,
-        l1_weight: float = 0.5,
-        mask_weight: float = 1.0,
-        mask_threshold: float = 0.5,
-        rel_threshold: float = 0.1,
-        points_from: str = "mesh",
-        image_size: int = 64,
-        fov: float = 40.0,
-    ) -> None:
-        si_lambda = _number(si_lambda, "si_lambda", 0.0, 1.0)
-        l1_weight = _number(l1_weight, "l1_weight", 0.0)
-        mask_weight = _number(mask_weight, "mask_weight", 0.0)
-        mask_threshold = _number(mask_threshold, "mask_threshold", 0.0, 1.0, lo_open=True)
-        if mask_threshold >= 1.0:
-            raise InvalidInputError(f"DepthPredictor: argument 'mask_threshold' must be < 1, got {mask_threshold}")
-        rel_threshold = _number(rel_threshold, "rel_threshold", 0.0, lo_open=True)
-        fov = _number(fov, "fov", 0.0, 180.0, lo_open=True)
-        if points_from not in POINT_SOURCES:
-            raise InvalidInputError(f"DepthPredictor: argument 'points_from' must be one of {POINT_SOURCES}, "
-                                    f"got {points_from!r}")
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
-            raise InvalidInputError(f"DepthPredictor: argument 'image_size' must be an integer >= 8, "
-                                    f"got {image_size!r}")
-        super().__init__({
-            "encoder": encoder, "decoder_widths": None if decoder_widths is None else list(decoder_widths),
-            "decoder_depth": decoder_depth, "upsample": upsample, "norm": norm, "si_lambda": si_lambda,
-            "l1_weight": l1_weight, "mask_weight": mask_weight, "mask_threshold": mask_threshold,
-            "rel_threshold": rel_threshold, "points_from": points_from, "image_size": image_size, "fov": fov,
-        })
-        self.encoder = ResNetEncoder.from_name(encoder, norm=norm)
-        self.decoder = UNetDecoder2d.from_encoder(self.encoder, 2, decoder_widths, upsample=upsample,
-                                                  depth=decoder_depth, skip_channels=3, norm=norm)
+    def __init__(self, config: DepthConfig | Mapping[str, Any] | None = None, /, **overrides: Any) -> None:
+        c = DepthConfig.resolve(config, **overrides)
+        c.check_choice("encoder", RESNET_PRESETS)
+        c.check_choice("upsample", UPSAMPLE_MODES)
+        c.check_choice("norm", NORM_KINDS)
+        super().__init__(c.to_dict())
+        self.encoder = ResNetEncoder.from_name(c.encoder, norm=c.norm)
+        self.decoder = UNetDecoder2d.from_encoder(self.encoder, 2, c.decoder_widths, upsample=c.upsample,
+                                                  depth=c.decoder_depth, skip_channels=3, norm=c.norm)
         with torch.no_grad():  # start at depth d0 everywhere, mask probability 0.5
             self.decoder.head.weight.mul_(0.1)
             self.decoder.head.bias.zero_()
-        self.log_d0 = math.log(default_distance(fov))
+        self.log_d0 = math.log(default_distance(c.fov))
 
     # ------------------------------------------------------------------ network
     def forward(self, images: torch.Tensor, K: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

@@ -15,7 +15,7 @@ from geomgen.losses import chamfer_distance
 from geomgen.models import ShapePredictor, camera_to_world, default_distance, load_model, save_model
 from geomgen.structures import DepthMaps, Meshes, PointClouds
 from geomgen_depth.model import DepthPredictor
-from geomgen_depth.plugin import DEFAULT_CONFIG
+from geomgen_depth.config import DepthConfig
 
 SMALL = {"encoder": "tiny", "decoder_widths": [16, 16, 8, 8]}
 
@@ -29,7 +29,7 @@ def test_registered_with_defaults():
     m = geomgen.get_model("depth")
     assert isinstance(m, DepthPredictor) and isinstance(m, ShapePredictor)
     assert (m.output, m.frame, m.has_volume) == ("depth", "camera", False)
-    assert m.config == DEFAULT_CONFIG
+    assert m.config == DepthConfig.defaults()
     n = sum(p.numel() for p in m.parameters())
     assert n * 4 <= 3.5 * 2 ** 20  # float32 weights within the pretrained-model budget
 
@@ -165,7 +165,7 @@ def test_save_and_load_round_trip(depth_batch, tmp_path):
     ({"si_lambda": 1.5}, "si_lambda"), ({"mask_threshold": 1.0}, "mask_threshold"),
     ({"mask_threshold": 0}, "mask_threshold"), ({"rel_threshold": 0}, "rel_threshold"),
     ({"points_from": "voxels"}, "points_from"), ({"l1_weight": -1}, "l1_weight"),
-    ({"encoder": "huge"}, "name"), ({"upsample": "cubic"}, "upsample"), ({"image_size": 4}, "image_size"),
+    ({"encoder": "huge"}, "encoder"), ({"upsample": "cubic"}, "upsample"), ({"image_size": 4}, "image_size"),
 ])
 def test_bad_config(kwargs, match):
     with pytest.raises(InvalidInputError, match=match):

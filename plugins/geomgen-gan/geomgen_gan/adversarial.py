@@ -29,7 +29,7 @@ behaviour); compare samples with :func:`geomgen.metrics.generative_metrics`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -39,41 +39,12 @@ from geomgen import checks as V
 from geomgen.generative import ShapeGenerator
 from geomgen.train import OptimizerStep
 
-from geomgen_gan.losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty
+from geomgen_gan.losses import discriminator_loss, generator_loss, gradient_penalty
 
-__all__ = ["AdversarialGenerator", "check_training_options"]
+__all__ = ["AdversarialGenerator"]
 
 #: Default gradient-penalty weight of ``loss="wgan-gp"`` (Gulrajani et al. 2017).
 WGAN_GP_WEIGHT: float = 10.0
-
-
-def check_training_options(
-    loss: Any, gp_weight: Any, d_steps: Any, lr_d: Any, betas: Any, fn: str
-) -> dict[str, Any]:
-    """Validate the adversarial training options of a GAN's build arguments.
-
-    Returns ``{"loss", "gp_weight", "d_steps", "lr_d", "betas"}`` normalised
-    (numbers as floats/ints, ``betas`` a list; None stays None: ``gp_weight``
-    None means 10 for ``"wgan-gp"`` and 0 otherwise, see
-    :attr:`AdversarialGenerator.gp_weight`).
-
-    Raises:
-        InvalidInputError: an unknown loss, a negative weight, ``d_steps < 1``,
-            ``lr_d <= 0``, ``betas`` not a pair in ``[0, 1)``.
-    """
-    V.check_choice(loss, "loss", LOSSES, fn=fn)
-    if gp_weight is not None:
-        gp_weight = V.check_float(gp_weight, "gp_weight", nonnegative=True, fn=fn)
-    d_steps = V.check_int(d_steps, "d_steps", min_value=1, fn=fn)
-    if lr_d is not None:
-        lr_d = V.check_float(lr_d, "lr_d", positive=True, fn=fn)
-    if betas is not None:
-        if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) or len(betas) != 2:
-            raise V.fail("betas", f"must be a pair (beta1, beta2) or None, got {betas!r}", fn)
-        betas = [V.check_float(b, "betas", nonnegative=True, fn=fn) for b in betas]
-        if max(betas) >= 1.0:
-            raise V.fail("betas", f"entries must lie in [0, 1), got {betas!r}", fn)
-    return {"loss": loss, "gp_weight": gp_weight, "d_steps": d_steps, "lr_d": lr_d, "betas": betas}
 
 
 @contextlib.contextmanager
@@ -92,8 +63,8 @@ def _frozen(module: nn.Module) -> Iterator[None]:
 class AdversarialGenerator(ShapeGenerator):
     """Base class of the GAN generators (see the module docstring).
 
-    Build arguments read from ``config`` (checked by
-    :func:`check_training_options`): ``loss`` (one of
+    Build arguments read from ``config`` (declared by
+    :class:`~geomgen_gan.config.AdversarialConfig`): ``loss`` (one of
     :data:`~geomgen_gan.losses.LOSSES`), ``gp_weight`` (see :attr:`gp_weight`), ``d_steps``, ``lr_d``
     (discriminator learning rate; None = the TrainConfig's ``lr``), ``betas``
     (AdamW betas of both optimizers; None = the TrainConfig's).

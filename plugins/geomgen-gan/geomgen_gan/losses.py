@@ -26,11 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from geomgen import checks as V
+from geomgen_gan.config import LOSSES
 
 __all__ = ["LOSSES", "discriminator_loss", "generator_loss", "gradient_penalty"]
-
-#: Adversarial losses understood by :func:`discriminator_loss` / :func:`generator_loss`.
-LOSSES: tuple[str, ...] = ("nonsaturating", "wgan-gp", "hinge")
 
 
 def _scores(x: torch.Tensor, name: str, fn: str) -> torch.Tensor:

@@ -25,7 +25,8 @@ from geomgen import checks as V
 from geomgen.generative import batch_points
 from geomgen.nn import MLP, PointNetEncoder, make_activation
 
-from geomgen_gan.adversarial import AdversarialGenerator, check_training_options
+from geomgen_gan.adversarial import AdversarialGenerator
+from geomgen_gan.config import PointGANConfig
 
 __all__ = ["PointGAN", "PointGeneratorNet", "PointDiscriminatorNet"]
 
@@ -91,60 +92,29 @@ class PointGAN(AdversarialGenerator):
     """GAN over point clouds of ``P`` points (module docstring).
 
     Args:
-        num_points: ``P``, points per generated cloud.
-        latent_dim: ``L``, size of the noise ``z ~ N(0, I)``.
-        gen_hidden: hidden layer sizes of the generator MLP.
-        gen_norm: norm of the generator's hidden layers.
-        disc_hidden: per-point layer sizes of the PointNet discriminator.
-        disc_feat: ``F``, discriminator feature size.
-        embed_dim: class embedding size of a conditional generator.
-        loss, gp_weight, d_steps, lr_d, betas: as :class:`~geomgen_gan.voxel.VoxelGAN`.
-        num_classes: 0 = unconditional; ``K``: class-conditional.
-        categories: class names (``len == num_classes``).
+        config: a :class:`~geomgen_gan.config.PointGANConfig` (or a mapping of
+            its keys); ``None``: the defaults.
+        **overrides: :class:`~geomgen_gan.config.PointGANConfig` keys replacing
+            those of ``config``.
+
+    ``self.config`` is the plain dict of the validated config (saved with the
+    weights).
 
     Shapes: ``forward(z (N, L), labels (N,) | None) -> (N, P, 3)``.
 
     Raises:
-        InvalidInputError: a bad argument (named in the message).
+        InvalidInputError: a bad config key or value (named in the message).
     """
 
     output = "pointcloud"
     likelihood = None
 
-    def __init__(
-        self,
-        num_points: int = 1024,
-        latent_dim: int = 64,
-        gen_hidden: Sequence[int] = (128, 256),
-        gen_norm: str = "batch",
-        disc_hidden: Sequence[int] = (64, 128, 256),
-        disc_feat: int = 256,
-        embed_dim: int = 16,
-        loss: str = "wgan-gp",
-        gp_weight: float | None = None,
-        d_steps: int = 1,
-        lr_d: float | None = None,
-        betas: Sequence[float] | None = None,
-        num_classes: int = 0,
-        categories: Sequence[str] = (),
-    ) -> None:
-        fn = "PointGAN"
-        num_points = V.check_int(num_points, "num_points", min_value=1, fn=fn)
-        latent_dim = V.check_int(latent_dim, "latent_dim", min_value=1, fn=fn)
-        gh = V.check_int_list(gen_hidden, "gen_hidden", fn=fn)
-        V.check_choice(gen_norm, "gen_norm", ("batch", "layer", "group", "none"), fn=fn)
-        dh = V.check_int_list(disc_hidden, "disc_hidden", fn=fn)
-        disc_feat = V.check_int(disc_feat, "disc_feat", min_value=1, fn=fn)
-        embed_dim = V.check_int(embed_dim, "embed_dim", min_value=1, fn=fn)
-        train = check_training_options(loss, gp_weight, d_steps, lr_d, betas, fn)
-        if isinstance(categories, str):
-            raise V.fail("categories", f"must be a list of class names, got {categories!r}", fn)
-        config = {"num_points": num_points, "latent_dim": latent_dim, "gen_hidden": gh, "gen_norm": gen_norm,
-                  "disc_hidden": dh, "disc_feat": disc_feat, "embed_dim": embed_dim, **train,
-                  "num_classes": num_classes, "categories": list(categories)}
-        super().__init__(config)
-        self.generator_net = PointGeneratorNet(latent_dim, num_points, gh, gen_norm, self.num_classes, embed_dim)
-        self.discriminator_net = PointDiscriminatorNet(dh, disc_feat, self.num_classes)
+    def __init__(self, config: PointGANConfig | Mapping[str, Any] | None = None, /, **overrides: Any) -> None:
+        c = PointGANConfig.resolve(config, **overrides)
+        super().__init__(c.to_dict())
+        self.generator_net = PointGeneratorNet(c.latent_dim, c.num_points, c.gen_hidden, c.gen_norm,
+                                               self.num_classes, c.embed_dim)
+        self.discriminator_net = PointDiscriminatorNet(c.disc_hidden, c.disc_feat, self.num_classes)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Points ``(N, P, 3)`` of noise ``z (N, L)`` (and ``(N,)`` labels for a conditional model).

@@ -27,9 +27,10 @@ from torch import nn
 
 from geomgen import checks as V
 from geomgen.generative import batch_voxels
-from geomgen.nn import NORM_KINDS, Down3d, Up3d, doubling_levels, init_weights, make_activation, make_norm
+from geomgen.nn import NORM_KINDS, Down3d, Up3d, init_weights, make_activation, make_norm
 
-from geomgen_gan.adversarial import AdversarialGenerator, check_training_options
+from geomgen_gan.adversarial import AdversarialGenerator
+from geomgen_gan.config import VoxelGANConfig
 
 __all__ = ["VoxelGAN", "VoxelGeneratorNet", "VoxelDiscriminatorNet"]
 
@@ -122,84 +123,35 @@ class VoxelGAN(AdversarialGenerator):
     """GAN over ``R^3`` occupancy grids (module docstring).
 
     Args:
-        resolution: ``R`` (``start_resolution * 2^k``; data grids are
-            downsampled to it by volume fraction).
-        latent_dim: ``L``, size of the noise ``z ~ N(0, I)``.
-        gen_channels: generator channels of the grids ``S, 2S, ..., R/2``
-            (``k`` entries for ``R = S 2^k``; None: ``max(8, 64 / 2^i)``).
-        start_resolution: ``S``, side of the generator's first grid.
-        up_mode: ``"transpose"``, ``"trilinear"`` or ``"nearest"``.
-        gen_norm: generator normalisation (``"batch"`` as in 3D-GAN, or a per-sample one).
-        disc_channels: discriminator channels; each stride-2 layer halves the
-            grid (rounding up).
-        disc_feat: ``F``, discriminator feature size.
-        disc_norm: ``"none"`` (WGAN-GP), ``"layer"``, ``"group"`` or ``"instance"``.
-        embed_dim: class embedding size of a conditional generator.
-        loss: ``"nonsaturating"``, ``"wgan-gp"`` or ``"hinge"``.
-        gp_weight: gradient-penalty weight (None: 10 for ``"wgan-gp"``, else 0).
-        d_steps: discriminator updates per generator update.
-        lr_d: discriminator learning rate (None: the TrainConfig's ``lr``).
-        betas: AdamW betas of both optimizers (None: the TrainConfig's).
-        num_classes: 0 = unconditional; ``K``: class-conditional.
-        categories: class names (``len == num_classes``).
+        config: a :class:`~geomgen_gan.config.VoxelGANConfig` (or a mapping of
+            its keys); ``None``: the defaults.
+        **overrides: :class:`~geomgen_gan.config.VoxelGANConfig` keys replacing
+            those of ``config``.
+
+    ``self.config`` is the plain dict of the validated config (saved with the
+    weights).
 
     Shapes: ``forward(z (N, L), labels (N,) | None) -> (N, 1, R, R, R)``
     occupancy probabilities.
 
     Raises:
-        InvalidInputError: a bad argument (named in the message).
+        InvalidInputError: a bad config key or value (named in the message).
     """
 
     output = "voxels"
     likelihood = None
 
-    def __init__(
-        self,
-        resolution: int = 32,
-        latent_dim: int = 64,
-        gen_channels: Sequence[int] | None = None,
-        start_resolution: int = 4,
-        up_mode: str = "transpose",
-        gen_norm: str = "batch",
-        disc_channels: Sequence[int] = (16, 32, 64, 128),
-        disc_feat: int = 128,
-        disc_norm: str = "none",
-        embed_dim: int = 16,
-        loss: str = "wgan-gp",
-        gp_weight: float | None = None,
-        d_steps: int = 1,
-        lr_d: float | None = None,
-        betas: Sequence[float] | None = None,
-        num_classes: int = 0,
-        categories: Sequence[str] = (),
-    ) -> None:
-        fn = "VoxelGAN"
-        resolution = V.check_int(resolution, "resolution", min_value=2, fn=fn)
-        latent_dim = V.check_int(latent_dim, "latent_dim", min_value=1, fn=fn)
-        start_resolution = V.check_int(start_resolution, "start_resolution", min_value=1, fn=fn)
-        k = doubling_levels(resolution, start_resolution, min_levels=1, fn=fn)
-        gens = None if gen_channels is None else V.check_int_list(gen_channels, "gen_channels", fn=fn)
-        if gens is not None and len(gens) != k:
-            raise V.fail("gen_channels", f"must have {k} entries (grids {start_resolution}..{resolution // 2}), "
-                         f"got {len(gens)}", fn)
-        V.check_choice(up_mode, "up_mode", ("transpose", "trilinear", "nearest"), fn=fn)
-        V.check_choice(gen_norm, "gen_norm", NORM_KINDS, fn=fn)
-        discs = V.check_int_list(disc_channels, "disc_channels", fn=fn)
-        disc_feat = V.check_int(disc_feat, "disc_feat", min_value=1, fn=fn)
-        V.check_choice(disc_norm, "disc_norm", tuple(k for k in NORM_KINDS if k != "batch"), fn=fn)
-        embed_dim = V.check_int(embed_dim, "embed_dim", min_value=1, fn=fn)
-        train = check_training_options(loss, gp_weight, d_steps, lr_d, betas, fn)
-        if isinstance(categories, str):
-            raise V.fail("categories", f"must be a list of class names, got {categories!r}", fn)
-        config = {"resolution": resolution, "latent_dim": latent_dim, "gen_channels": gens,
-                  "start_resolution": start_resolution, "up_mode": up_mode, "gen_norm": gen_norm,
-                  "disc_channels": discs, "disc_feat": disc_feat, "disc_norm": disc_norm, "embed_dim": embed_dim,
-                  **train, "num_classes": num_classes, "categories": list(categories)}
-        super().__init__(config)
-        self.gen_channels: list[int] = gens if gens is not None else [max(8, 64 >> i) for i in range(k)]
-        self.generator_net = VoxelGeneratorNet(latent_dim, self.gen_channels, start_resolution, up_mode, gen_norm,
-                                               self.num_classes, embed_dim)
-        self.discriminator_net = VoxelDiscriminatorNet(resolution, discs, disc_feat, disc_norm, self.num_classes)
+    def __init__(self, config: VoxelGANConfig | Mapping[str, Any] | None = None, /, **overrides: Any) -> None:
+        c = VoxelGANConfig.resolve(config, **overrides)
+        c.check_choice("gen_norm", NORM_KINDS)
+        c.check_choice("disc_norm", tuple(k for k in NORM_KINDS if k != "batch"))
+        super().__init__(c.to_dict())
+        self.gen_channels: list[int] = list(c.gen_channels) if c.gen_channels is not None else [
+            max(8, 64 >> i) for i in range(c.levels)]
+        self.generator_net = VoxelGeneratorNet(c.latent_dim, self.gen_channels, c.start_resolution, c.up_mode,
+                                               c.gen_norm, self.num_classes, c.embed_dim)
+        self.discriminator_net = VoxelDiscriminatorNet(c.resolution, c.disc_channels, c.disc_feat, c.disc_norm,
+                                                       self.num_classes)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Occupancy probabilities ``(N, 1, R, R, R)`` of noise ``z (N, L)``

@@ -28,7 +28,9 @@ def _build(name, cfg, **kw):
 
 
 def test_registered_with_default_configs():
-    from geomgen_gan.plugin import DEFAULT_CONFIG, POINTS_DEFAULT_CONFIG
+    from geomgen_gan.config import PointGANConfig, VoxelGANConfig
+
+    DEFAULT_CONFIG, POINTS_DEFAULT_CONFIG = VoxelGANConfig.defaults(), PointGANConfig.defaults()
 
     names = geomgen.list_models(kind="generator")
     assert "gan" in names and "gan-points" in names

@@ -21,26 +21,17 @@ is the logit of the occupancy probability (inside ``> 0``).
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 from geomgen.nn import ConditionalBatchNorm, CondResnetBlockFC, ResnetBlockFC, make_activation
+from geomgen_implicit.config import CONDITIONINGS
 
 __all__ = ["OccupancyDecoder", "CONDITIONINGS"]
 
-#: Accepted ``conditioning`` values of :class:`OccupancyDecoder`.
-CONDITIONINGS: tuple[str, ...] = ("cbn", "add")
-
 _FN = "OccupancyDecoder"
-
-
-def _positive(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInputError(f"{_FN}: argument '{name}' must be a positive integer, got {value!r}")
-    return value
 
 
 class OccupancyDecoder(nn.Module):
@@ -58,12 +49,10 @@ class OccupancyDecoder(nn.Module):
 
     def __init__(self, code_dim: int = 128, hidden: int = 128, num_blocks: int = 4,
                  conditioning: str = "cbn", act: str = "relu") -> None:
-        code_dim = _positive(code_dim, "code_dim")
-        hidden = _positive(hidden, "hidden")
-        num_blocks = _positive(num_blocks, "num_blocks")
-        if conditioning not in CONDITIONINGS:
-            raise InvalidInputError(f"{_FN}: argument 'conditioning' must be one of {CONDITIONINGS}, "
-                                    f"got {conditioning!r}")
+        code_dim = V.check_int(code_dim, "code_dim", min_value=1, fn=_FN)
+        hidden = V.check_int(hidden, "hidden", min_value=1, fn=_FN)
+        num_blocks = V.check_int(num_blocks, "num_blocks", min_value=1, fn=_FN)
+        V.check_choice(conditioning, "conditioning", CONDITIONINGS, fn=_FN)
         super().__init__()
         self.code_dim, self.hidden, self.conditioning = code_dim, hidden, conditioning
         self.fc_p = nn.Linear(3, hidden)

@@ -31,9 +31,10 @@ import torch
 from geomgen.errors import InvalidInputError
 from geomgen.losses import occupancy_bce
 from geomgen.models import ShapePredictor
-from geomgen.nn import RESNET_PRESETS, ResNetEncoder
+from geomgen.nn import NORM_KINDS, RESNET_PRESETS, ResNetEncoder
 from geomgen.structures import Meshes
-from geomgen_implicit.decoder import CONDITIONINGS, OccupancyDecoder
+from geomgen_implicit.config import ImplicitConfig
+from geomgen_implicit.decoder import OccupancyDecoder
 from geomgen_implicit.extract import extract_meshes
 
 __all__ = ["OccupancyPredictor"]
@@ -41,88 +42,33 @@ __all__ = ["OccupancyPredictor"]
 _FN = "OccupancyPredictor"
 
 
-def _int(value: Any, name: str, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise InvalidInputError(f"{_FN}: argument '{name}' must be an integer {rng}, got {value!r}")
-    return value
-
-
-def _float(value: Any, name: str, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo < float(value) < hi:
-        raise InvalidInputError(f"{_FN}: argument '{name}' must be a number in ({lo:g}, {hi:g}), got {value!r}")
-    return float(value)
-
-
 class OccupancyPredictor(ShapePredictor):
     """Single-view occupancy network in the object frame (module docstring).
 
     Args:
-        encoder: :data:`geomgen.nn.RESNET_PRESETS` name of the image encoder.
-        code_dim: ``D``, size of the shape code (a linear layer after pooling).
-        norm: norm of the encoder.
-        hidden: width of the decoder's residual blocks.
-        num_blocks: residual blocks of the decoder.
-        conditioning: ``"cbn"`` (conditional batch norm) or ``"add"``.
-        train_points: query points per sample and training step.
-        mesh_resolution0: cells per axis of the first (dense) extraction level.
-        mesh_resolution: cells per axis of the final level (``mesh_resolution0 * 2^k``).
-        mesh_bound: the extraction grid covers ``[-mesh_bound, mesh_bound]^3``.
-        mesh_level: occupancy probability of the surface, in ``(0, 1)``.
-        chunk_points: query points per shape per decoder call at inference.
-        image_size, fov: input size (pixels) and vertical field of view (degrees).
+        config: an :class:`~geomgen_implicit.config.ImplicitConfig` (or a
+            mapping of its keys); ``None``: the defaults.
+        **overrides: :class:`~geomgen_implicit.config.ImplicitConfig` keys
+            replacing those of ``config``.
+
+    ``self.config`` is the plain dict of the validated config (saved with the
+    weights).
+
+    Raises:
+        InvalidInputError: a bad config key or value (named in the message).
     """
 
     output = "implicit"
     frame = "object"
     has_volume = True
 
-    def __init__(
-        self,
-        encoder: str = "tiny",
-        code_dim: int = 128,
-        norm: str = "batch",
-        hidden: int = 64,
-        num_blocks: int = 4,
-        conditioning: str = "cbn",
-        train_points: int = 1024,
-        mesh_resolution0: int = 16,
-        mesh_resolution: int = 64,
-        mesh_bound: float = 0.55,
-        mesh_level: float = 0.5,
-        chunk_points: int = 16384,
-        image_size: int = 64,
-        fov: float = 40.0,
-    ) -> None:
-        if encoder not in RESNET_PRESETS:
-            raise InvalidInputError(f"{_FN}: argument 'encoder' must be one of {tuple(RESNET_PRESETS)}, "
-                                    f"got {encoder!r}")
-        if conditioning not in CONDITIONINGS:
-            raise InvalidInputError(f"{_FN}: argument 'conditioning' must be one of {CONDITIONINGS}, "
-                                    f"got {conditioning!r}")
-        code_dim = _int(code_dim, "code_dim", 1)
-        hidden = _int(hidden, "hidden", 1)
-        num_blocks = _int(num_blocks, "num_blocks", 1)
-        train_points = _int(train_points, "train_points", 1)
-        mesh_resolution0 = _int(mesh_resolution0, "mesh_resolution0", 2, 256)
-        mesh_resolution = _int(mesh_resolution, "mesh_resolution", 2, 512)
-        ratio = mesh_resolution // mesh_resolution0
-        if mesh_resolution % mesh_resolution0 or ratio & (ratio - 1):
-            raise InvalidInputError(f"{_FN}: argument 'mesh_resolution' must be mesh_resolution0 "
-                                    f"({mesh_resolution0}) times a power of 2, got {mesh_resolution}")
-        mesh_bound = _float(mesh_bound, "mesh_bound", 0.0, 10.0)
-        mesh_level = _float(mesh_level, "mesh_level", 0.0, 1.0)
-        chunk_points = _int(chunk_points, "chunk_points", 1)
-        image_size = _int(image_size, "image_size", 8)
-        fov = _float(fov, "fov", 0.0, 180.0)
-        super().__init__({
-            "encoder": encoder, "code_dim": code_dim, "norm": norm, "hidden": hidden, "num_blocks": num_blocks,
-            "conditioning": conditioning, "train_points": train_points, "mesh_resolution0": mesh_resolution0,
-            "mesh_resolution": mesh_resolution, "mesh_bound": mesh_bound, "mesh_level": mesh_level,
-            "chunk_points": chunk_points, "image_size": image_size, "fov": fov,
-        })
-        self.encoder = ResNetEncoder.from_name(encoder, norm=norm, out_dim=code_dim)
-        self.decoder = OccupancyDecoder(code_dim, hidden, num_blocks, conditioning)
+    def __init__(self, config: ImplicitConfig | Mapping[str, Any] | None = None, /, **overrides: Any) -> None:
+        c = ImplicitConfig.resolve(config, **overrides)
+        c.check_choice("encoder", RESNET_PRESETS)
+        c.check_choice("norm", NORM_KINDS)
+        super().__init__(c.to_dict())
+        self.encoder = ResNetEncoder.from_name(c.encoder, norm=c.norm, out_dim=c.code_dim)
+        self.decoder = OccupancyDecoder(c.code_dim, c.hidden, c.num_blocks, c.conditioning)
 
     # ------------------------------------------------------------------ network
     def encode(self, images: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Registers the 'implicit' representation through geomgen's public hooks.
 
-Importing this module is cheap: torch and the model code load in :func:`build_model`.
+Importing this module is cheap: the config imports no torch, and the model code loads in
+:func:`build_model`.
 """
 
 from __future__ import annotations
@@ -9,30 +10,13 @@ from typing import Any
 
 import geomgen
 from geomgen.components import RepresentationSpec
+from geomgen_implicit.config import ImplicitConfig
 
-__all__ = ["build_model", "DEFAULT_CONFIG", "geomgen_register_representations"]
-
-#: Configuration of the shipped pretrained model (``geomgen.get_model("implicit")``).
-DEFAULT_CONFIG: dict[str, Any] = {
-    "encoder": "tiny",
-    "code_dim": 128,
-    "norm": "batch",
-    "hidden": 64,
-    "num_blocks": 4,
-    "conditioning": "cbn",
-    "train_points": 1024,
-    "mesh_resolution0": 16,
-    "mesh_resolution": 64,
-    "mesh_bound": 0.55,
-    "mesh_level": 0.5,
-    "chunk_points": 16384,
-    "image_size": 64,
-    "fov": 40.0,
-}
+__all__ = ["build_model", "geomgen_register_representations"]
 
 
 def build_model(**config: Any) -> Any:
-    """Build a :class:`geomgen_implicit.model.OccupancyPredictor` (keyword arguments: its constructor's)."""
+    """Build a :class:`geomgen_implicit.model.OccupancyPredictor` (keyword arguments: :class:`ImplicitConfig` keys)."""
     from geomgen_implicit.model import OccupancyPredictor
 
     return OccupancyPredictor(**config)
@@ -41,6 +25,6 @@ def build_model(**config: Any) -> Any:
 @geomgen.hookimpl
 def geomgen_register_representations(register: Any) -> None:
     register(RepresentationSpec(
-        name="implicit", build=build_model, output="implicit", default_config=dict(DEFAULT_CONFIG),
+        name="implicit", build=build_model, output="implicit", config=ImplicitConfig,
         description="occupancy network: ResNet code + conditional-batch-norm MLP f(p, c) (object frame, BCE); "
                     "meshes by multi-resolution refinement + marching cubes"))

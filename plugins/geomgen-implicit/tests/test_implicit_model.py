@@ -19,7 +19,7 @@ from geomgen.structures import Meshes
 from geomgen.testing.models import check_representation
 from geomgen_implicit.decoder import OccupancyDecoder
 from geomgen_implicit.model import OccupancyPredictor
-from geomgen_implicit.plugin import DEFAULT_CONFIG
+from geomgen_implicit.config import ImplicitConfig
 
 SMALL = {"code_dim": 16, "hidden": 16, "num_blocks": 2, "train_points": 256, "mesh_resolution0": 8,
          "mesh_resolution": 16}
@@ -34,7 +34,7 @@ def test_registered_with_defaults():
     m = geomgen.get_model("implicit")
     assert isinstance(m, OccupancyPredictor) and isinstance(m, ShapePredictor)
     assert (m.output, m.frame, m.has_volume) == ("implicit", "object", True)
-    assert m.config == DEFAULT_CONFIG
+    assert m.config == ImplicitConfig.defaults()
     assert sum(p.numel() for p in m.parameters()) * 4 <= 3.5 * 2**20  # pretrained-weights budget
     code = "import sys, geomgen_implicit.plugin; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

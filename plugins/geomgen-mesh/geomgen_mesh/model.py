@@ -34,13 +34,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from geomgen.errors import InvalidInputError
 from geomgen.losses import chamfer_distance, mesh_edge_loss
 from geomgen.models import ShapePredictor, default_distance, world_to_camera
-from geomgen.nn import GraphConvBlock, ResNetEncoder, VoxelDecoder
+from geomgen.nn import RESNET_PRESETS, GraphConvBlock, ResNetEncoder, VoxelDecoder
 from geomgen.ops import sample_points_from_meshes, vert_align
 from geomgen.structures import Meshes
 
+from geomgen_mesh.config import MeshConfig
 from geomgen_mesh.init_mesh import CameraGrid, sphere_init, voxels_to_init
 
 __all__ = ["MeshPredictor", "RefineStage"]
@@ -81,64 +81,37 @@ class MeshPredictor(ShapePredictor):
     """Image -> triangle mesh in the camera frame (see the module docstring).
 
     Args:
-        encoder: :class:`~geomgen.nn.ResNetEncoder` preset (``"tiny"``, ``"small"`` ...).
-        init: ``"sphere"`` or ``"voxel"``.
-        ico_level: subdivision level of the initial ico-sphere (2: 162 vertices, 3: 642).
-        radius: radius of the initial sphere (object units; shapes fit ``[-0.5, 0.5]^3``).
-        stages: number of refinement stages.
-        hidden: vertex feature width.
-        graph_convs: graph convolutions per stage.
-        max_offset: bound of one stage's vertex offsets (object units).
-        align_levels: pyramid levels sampled by vert_align (0 = stride 2).
-        voxel_resolution, voxel_side, cubify_thresh: the camera-frame voxel head of
-            ``init="voxel"`` (grid ``R^3`` of side ``voxel_side`` at ``(0, 0, distance)``).
-        w_chamfer, w_normal, w_edge, w_voxel: loss weights.
-        loss_points: points sampled from each predicted mesh for the loss.
-        gt_points: GT surface points used by the loss (a random subset of the sample's).
-        max_init_verts: a cubified initial mesh with more vertices falls back to the sphere
-            (an untrained voxel head fills the grid).
-        distance: camera distance of the object centre; None = the ``shapes`` renders'
-            (:func:`geomgen.models.default_distance` of ``fov``).
-        image_size, fov: input size and the field of view assumed without ``K``.
+        config: a :class:`~geomgen_mesh.config.MeshConfig` (or a mapping of its
+            keys); ``None``: the defaults.
+        **overrides: :class:`~geomgen_mesh.config.MeshConfig` keys replacing
+            those of ``config``.
+
+    ``self.config`` is the plain dict of the validated config (saved with the
+    weights).
+
+    Raises:
+        InvalidInputError: a bad config key or value (named in the message), or
+            ``align_levels`` that do not index the encoder's pyramid.
     """
 
     output = "mesh"
     frame = "camera"
     has_volume = True
 
-    def __init__(self, encoder: str = "tiny", init: str = "sphere", ico_level: int = 3, radius: float = 0.35,
-                 stages: int = 3, hidden: int = 96, graph_convs: int = 3, max_offset: float = 0.3,
-                 align_levels: tuple[int, ...] | list[int] = (1, 2, 3), voxel_resolution: int = 32,
-                 voxel_side: float = 1.6, cubify_thresh: float = 0.3, w_chamfer: float = 1.0,
-                 w_normal: float = 0.01, w_edge: float = 0.2, w_voxel: float = 0.05, loss_points: int = 1024,
-                 gt_points: int = 2048, max_init_verts: int = 4000,
-                 distance: float | None = None, image_size: int = 64, fov: float = 40.0) -> None:
-        if init not in ("sphere", "voxel"):
-            raise InvalidInputError(f"MeshPredictor: argument 'init' must be 'sphere' or 'voxel', got {init!r}")
-        for name, value in (("ico_level", ico_level), ("stages", stages), ("hidden", hidden),
-                            ("graph_convs", graph_convs), ("loss_points", loss_points),
-                            ("voxel_resolution", voxel_resolution)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "ico_level" else 1):
-                raise InvalidInputError(f"MeshPredictor: argument {name!r} must be a positive int, got {value!r}")
-        align_levels = [int(a) for a in align_levels]
-        super().__init__({
-            "encoder": encoder, "init": init, "ico_level": ico_level, "radius": float(radius), "stages": stages,
-            "hidden": hidden, "graph_convs": graph_convs, "max_offset": float(max_offset),
-            "align_levels": align_levels, "voxel_resolution": voxel_resolution, "voxel_side": float(voxel_side),
-            "cubify_thresh": float(cubify_thresh), "w_chamfer": float(w_chamfer), "w_normal": float(w_normal),
-            "w_edge": float(w_edge), "w_voxel": float(w_voxel), "loss_points": loss_points,
-            "gt_points": gt_points, "max_init_verts": max_init_verts,
-            "distance": None if distance is None else float(distance), "image_size": image_size, "fov": float(fov)})
-        self.encoder = ResNetEncoder.from_name(encoder, out_dim=256)
+    def __init__(self, config: MeshConfig | Mapping[str, Any] | None = None, /, **overrides: Any) -> None:
+        c = MeshConfig.resolve(config, **overrides)
+        c.check_choice("encoder", RESNET_PRESETS)
+        super().__init__(c.to_dict())
+        self.encoder = ResNetEncoder.from_name(c.encoder, out_dim=256)
         chans = self.encoder.feature_channels
-        if any(not 0 <= a < len(chans) for a in align_levels) or not align_levels:
-            raise InvalidInputError(f"MeshPredictor: argument 'align_levels' must index the {len(chans)} pyramid "
-                                    f"levels, got {align_levels}")
-        img_dim = sum(chans[a] for a in align_levels)
+        if any(a >= len(chans) for a in c.align_levels):
+            raise c.fail("align_levels", f"must index the {len(chans)} pyramid levels of encoder {c.encoder!r}, "
+                         f"got {list(c.align_levels)}")
+        img_dim = sum(chans[a] for a in c.align_levels)
         self.stages = nn.ModuleList(
-            [RefineStage(img_dim, hidden, graph_convs, i == 0, max_offset) for i in range(stages)])
-        self.grid = CameraGrid(voxel_resolution, voxel_side, self.distance)
-        self.voxel_head = VoxelDecoder(latent_dim=256, resolution=voxel_resolution) if init == "voxel" else None
+            [RefineStage(img_dim, c.hidden, c.graph_convs, i == 0, c.max_offset) for i in range(c.stages)])
+        self.grid = CameraGrid(c.voxel_resolution, c.voxel_side, self.distance)
+        self.voxel_head = VoxelDecoder(latent_dim=256, resolution=c.voxel_resolution) if c.init == "voxel" else None
 
     @property
     def distance(self) -> float:

@@ -1,4 +1,8 @@
-"""Registers the ``mesh`` representation (Mesh R-CNN-style mesh refinement) through geomgen's public hooks."""
+"""Registers the ``mesh`` representation (Mesh R-CNN-style mesh refinement) through geomgen's public hooks.
+
+Importing this module is cheap: the config imports no torch, and the model code loads in
+:func:`build_model`.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,13 @@ from typing import Any
 
 import geomgen
 from geomgen.components import RepresentationSpec
+from geomgen_mesh.config import MeshConfig
 
-#: The build config of the shipped pretrained model (see geomgen_mesh.model.MeshPredictor).
-DEFAULT_CONFIG: dict[str, Any] = {"encoder": "tiny", "init": "sphere", "ico_level": 3, "stages": 3, "hidden": 64,
-                                  "graph_convs": 2, "gt_points": 1024, "loss_points": 1024}
+__all__ = ["build_model", "geomgen_register_representations"]
 
 
 def build_model(**config: Any) -> Any:
-    """``MeshPredictor(**config)`` (imported lazily: registering stays cheap)."""
+    """``MeshPredictor(**config)`` with :class:`MeshConfig` keys (imported lazily: registering stays cheap)."""
     from geomgen_mesh.model import MeshPredictor
 
     return MeshPredictor(**config)
@@ -22,7 +25,6 @@ def build_model(**config: Any) -> Any:
 @geomgen.hookimpl
 def geomgen_register_representations(register: Any) -> None:
     register(RepresentationSpec(
-        name="mesh", build=build_model, output="mesh",
+        name="mesh", build=build_model, output="mesh", config=MeshConfig,
         description="Mesh R-CNN-style: ico-sphere or cubified voxels refined by vert_align + GraphConv "
-                    "stages (camera frame)",
-        default_config=DEFAULT_CONFIG))
+                    "stages (camera frame)"))

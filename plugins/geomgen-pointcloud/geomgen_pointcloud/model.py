@@ -33,106 +33,52 @@ from typing import Any
 
 import torch
 
-from geomgen.errors import InvalidInputError
+from geomgen import checks as V
 from geomgen.losses import chamfer_distance
 from geomgen.models import ShapePredictor
-from geomgen.nn import ResNetEncoder
+from geomgen.nn import NORM_KINDS, RESNET_PRESETS, ResNetEncoder
 from geomgen.structures import Meshes, PointClouds
+from geomgen_pointcloud.config import DECODERS, PointCloudConfig
 from geomgen_pointcloud.decoders import FoldingPointDecoder, MLPPointDecoder
 from geomgen_pointcloud.normals import estimate_normals
 from geomgen.ops.reconstruct import reconstruct_surface
 
 __all__ = ["PointCloudPredictor", "DECODERS"]
 
-#: Accepted values of ``decoder``.
-DECODERS = ("folding", "mlp")
-
-
-def _int(value: Any, name: str, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise InvalidInputError(f"PointCloudPredictor: argument '{name}' must be an integer {rng}, got {value!r}")
-    return value
-
-
-def _positive_int(value: Any, name: str, fn: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInputError(f"{fn}: argument '{name}' must be a positive integer, got {value!r}")
-    return value
-
 
 class PointCloudPredictor(ShapePredictor):
     """Single-view point-set predictor in the object frame.
 
     Args:
-        encoder: :data:`geomgen.nn.RESNET_PRESETS` name of the image encoder.
-        code_dim: ``D``, size of the global shape code (a linear layer after pooling).
-        norm: norm of the encoder blocks.
-        decoder: ``"folding"`` or ``"mlp"`` (module docstring).
-        num_points: ``P``: points per shape in training and in :meth:`predict`.
-        num_patches: folding patches.
-        hidden: hidden width of the folding patches / the MLP decoder.
-        layers: hidden layers of each folding patch / of the MLP decoder.
-        normal_k: neighbours of the PCA normals (>= 3).
-        mesh_points: points decoded for :meth:`predict_meshes` (folding only;
-            the MLP decoder uses its ``P``).
-        mesh_resolution: voxels per axis of the reconstruction grid over
-            ``[-0.55, 0.55]^3``.
-        mesh_level: marching-cubes level in ``(0, 1)`` on the binary solid
-            (0.5: the surface half a voxel beyond the outermost occupied voxel
-            centres; larger values pull it in, 0.75: a quarter voxel).
-        image_size, fov: input size (pixels) and vertical field of view (degrees).
+        config: a :class:`~geomgen_pointcloud.config.PointCloudConfig` (or a
+            mapping of its keys); ``None``: the defaults.
+        **overrides: :class:`~geomgen_pointcloud.config.PointCloudConfig` keys
+            replacing those of ``config``.
+
+    ``self.config`` is the plain dict of the validated config (saved with the
+    weights).  ``mesh_level`` is the marching-cubes level on the binary solid
+    of :meth:`predict_meshes` (0.5: the surface half a voxel beyond the
+    outermost occupied voxel centres; larger values pull it in, 0.75: a quarter
+    voxel).
+
+    Raises:
+        InvalidInputError: a bad config key or value (named in the message).
     """
 
     output = "pointcloud"
     frame = "object"
     has_volume = True
 
-    def __init__(
-        self,
-        encoder: str = "tiny",
-        code_dim: int = 256,
-        norm: str = "batch",
-        decoder: str = "folding",
-        num_points: int = 1024,
-        num_patches: int = 8,
-        hidden: int = 128,
-        layers: int = 2,
-        normal_k: int = 16,
-        mesh_points: int = 30000,
-        mesh_resolution: int = 48,
-        mesh_level: float = 0.75,
-        image_size: int = 64,
-        fov: float = 40.0,
-    ) -> None:
-        if decoder not in DECODERS:
-            raise InvalidInputError(f"PointCloudPredictor: argument 'decoder' must be one of {DECODERS}, "
-                                    f"got {decoder!r}")
-        code_dim = _int(code_dim, "code_dim", 1)
-        num_points = _int(num_points, "num_points", 1)
-        num_patches = _int(num_patches, "num_patches", 1)
-        hidden = _int(hidden, "hidden", 1)
-        layers = _int(layers, "layers", 1)
-        normal_k = _int(normal_k, "normal_k", 3)
-        mesh_points = _int(mesh_points, "mesh_points", 1)
-        mesh_resolution = _int(mesh_resolution, "mesh_resolution", 4, 256)
-        if isinstance(mesh_level, bool) or not isinstance(mesh_level, (int, float)) or not 0 < mesh_level < 1:
-            raise InvalidInputError(f"PointCloudPredictor: argument 'mesh_level' must be a number in (0, 1), "
-                                    f"got {mesh_level!r}")
-        image_size = _int(image_size, "image_size", 8)
-        if isinstance(fov, bool) or not isinstance(fov, (int, float)) or not 0 < fov < 180:
-            raise InvalidInputError(f"PointCloudPredictor: argument 'fov' must be a number in (0, 180), got {fov!r}")
-        super().__init__({
-            "encoder": encoder, "code_dim": code_dim, "norm": norm, "decoder": decoder, "num_points": num_points,
-            "num_patches": num_patches, "hidden": hidden, "layers": layers, "normal_k": normal_k,
-            "mesh_points": mesh_points, "mesh_resolution": mesh_resolution, "mesh_level": float(mesh_level),
-            "image_size": image_size, "fov": float(fov),
-        })
-        self.encoder = ResNetEncoder.from_name(encoder, norm=norm, out_dim=code_dim)
-        if decoder == "folding":
-            self.decoder: torch.nn.Module = FoldingPointDecoder(code_dim, num_patches, hidden, layers)
+    def __init__(self, config: PointCloudConfig | Mapping[str, Any] | None = None, /, **overrides: Any) -> None:
+        c = PointCloudConfig.resolve(config, **overrides)
+        c.check_choice("encoder", RESNET_PRESETS)
+        c.check_choice("norm", NORM_KINDS)
+        super().__init__(c.to_dict())
+        self.encoder = ResNetEncoder.from_name(c.encoder, norm=c.norm, out_dim=c.code_dim)
+        if c.decoder == "folding":
+            self.decoder: torch.nn.Module = FoldingPointDecoder(c.code_dim, c.num_patches, c.hidden, c.layers)
         else:
-            self.decoder = MLPPointDecoder(code_dim, num_points, tuple([hidden] * layers))
+            self.decoder = MLPPointDecoder(c.code_dim, c.num_points, tuple([c.hidden] * c.layers))
 
     @property
     def num_points(self) -> int:
@@ -201,7 +147,7 @@ class PointCloudPredictor(ShapePredictor):
         """Object-frame points with PCA normals: ``num_points`` samples of the folded
         surface (deterministic), or for the MLP decoder its ``P`` points (a
         deterministic subset when ``num_points < P``; never duplicated)."""
-        num_points = _positive_int(num_points, "num_points", "predict_points")
+        num_points = V.check_int(num_points, "num_points", min_value=1, fn="predict_points")
         return self._points(images, num_points)
 
     @torch.no_grad()

@@ -15,7 +15,7 @@ from geomgen.models import ShapePredictor, load_model, save_model
 from geomgen.structures import Meshes, PointClouds
 from geomgen_pointcloud.decoders import FoldingPointDecoder, MLPPointDecoder, r2_sequence
 from geomgen_pointcloud.model import PointCloudPredictor
-from geomgen_pointcloud.plugin import DEFAULT_CONFIG
+from geomgen_pointcloud.config import PointCloudConfig
 
 SMALL = {"code_dim": 64, "num_points": 256, "num_patches": 4, "hidden": 32, "mesh_points": 4000,
          "mesh_resolution": 24}
@@ -36,7 +36,7 @@ def test_registered_with_defaults():
     m = geomgen.get_model("pointcloud")
     assert isinstance(m, PointCloudPredictor) and isinstance(m, ShapePredictor)
     assert (m.output, m.frame, m.has_volume) == ("pointcloud", "object", True)
-    assert m.config == DEFAULT_CONFIG
+    assert m.config == PointCloudConfig.defaults()
     assert sum(p.numel() for p in m.parameters()) * 4 <= 3.5 * 2 ** 20  # pretrained-weights budget
     code = "import sys, geomgen_pointcloud.plugin; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -139,7 +139,7 @@ def test_save_and_load_round_trip(pointcloud_batch, tmp_path):
 @pytest.mark.parametrize("kwargs, match", [
     ({"decoder": "atlas"}, "decoder"), ({"num_points": 0}, "num_points"), ({"normal_k": 2}, "normal_k"),
     ({"mesh_level": 1.0}, "mesh_level"), ({"mesh_resolution": 2}, "mesh_resolution"),
-    ({"encoder": "huge"}, "name"), ({"fov": 0}, "fov"), ({"num_patches": 1.5}, "num_patches"),
+    ({"encoder": "huge"}, "encoder"), ({"fov": 0}, "fov"), ({"num_patches": 1.5}, "num_patches"),
 ])
 def test_bad_config(kwargs, match):
     with pytest.raises(InvalidInputError, match=match):

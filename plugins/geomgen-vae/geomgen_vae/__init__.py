@@ -5,5 +5,7 @@
 * :mod:`geomgen_vae.points` - :class:`~geomgen_vae.points.PointVAE`
   (``"vae-points"``), point clouds, chamfer loss.
 * :mod:`geomgen_vae.common` - the shared :class:`~geomgen_vae.common.VAEGenerator` base.
-* :mod:`geomgen_vae.plugin` - registration and default configs.
+* :mod:`geomgen_vae.config` - their hyper-parameters (:class:`~geomgen_vae.config.VoxelVAEConfig`,
+  :class:`~geomgen_vae.config.PointVAEConfig`; no torch).
+* :mod:`geomgen_vae.plugin` - registration.
 """

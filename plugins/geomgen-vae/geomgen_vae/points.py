@@ -39,6 +39,7 @@ from geomgen.losses.kl import gaussian_kl
 from geomgen.nn import MLP, PointNetEncoder, make_activation
 
 from geomgen_vae.common import LOGVAR_RANGE, VAEGenerator
+from geomgen_vae.config import PointVAEConfig
 
 __all__ = ["PointVAE", "PointEncoderNet", "PointDecoderNet"]
 
@@ -103,53 +104,26 @@ class PointVAE(VAEGenerator):
     """VAE over point clouds of ``P`` points (module docstring).
 
     Args:
-        num_points: ``P``, points per decoded cloud (and per training cloud,
-            subsampled from the batch's surface samples).
-        latent_dim: ``Z``, size of the latent vector.
-        enc_hidden: per-point layer sizes of the PointNet encoder.
-        enc_feat: ``F``, size of the pooled encoder features.
-        dec_hidden: hidden layer sizes of the decoder MLP.
-        embed_dim: size of the class embedding of a conditional model.
-        beta: weight of the KL term (nats per shape) against the chamfer
-            term (squared object-frame units), >= 0.
-        num_classes: 0 = unconditional; ``K``: class-conditional.
-        categories: class names (``len == num_classes``).
+        config: a :class:`~geomgen_vae.config.PointVAEConfig` (or a mapping of
+            its keys); ``None``: the defaults.
+        **overrides: :class:`~geomgen_vae.config.PointVAEConfig` keys replacing
+            those of ``config``.
+
+    ``self.config`` is the plain dict of the validated config (saved with the
+    weights).
 
     Raises:
-        InvalidInputError: a bad argument (named in the message).
+        InvalidInputError: a bad config key or value (named in the message).
     """
 
     output = "pointcloud"
     likelihood = None
 
-    def __init__(
-        self,
-        num_points: int = 1024,
-        latent_dim: int = 64,
-        enc_hidden: Sequence[int] = (64, 128, 256),
-        enc_feat: int = 256,
-        dec_hidden: Sequence[int] = (256, 256),
-        embed_dim: int = 16,
-        beta: float = 1e-4,
-        num_classes: int = 0,
-        categories: Sequence[str] = (),
-    ) -> None:
-        fn = "PointVAE"
-        num_points = V.check_int(num_points, "num_points", min_value=1, fn=fn)
-        latent_dim = V.check_int(latent_dim, "latent_dim", min_value=1, fn=fn)
-        encs = V.check_int_list(enc_hidden, "enc_hidden", fn=fn)
-        enc_feat = V.check_int(enc_feat, "enc_feat", min_value=1, fn=fn)
-        decs = V.check_int_list(dec_hidden, "dec_hidden", fn=fn)
-        embed_dim = V.check_int(embed_dim, "embed_dim", min_value=1, fn=fn)
-        beta = V.check_float(beta, "beta", nonnegative=True, fn=fn)
-        if isinstance(categories, str):
-            raise V.fail("categories", f"must be a list of class names, got {categories!r}", fn)
-        config = {"num_points": num_points, "latent_dim": latent_dim, "enc_hidden": encs, "enc_feat": enc_feat,
-                  "dec_hidden": decs, "embed_dim": embed_dim, "beta": beta, "num_classes": num_classes,
-                  "categories": list(categories)}
-        super().__init__(config)
-        self.encoder = PointEncoderNet(latent_dim, encs, enc_feat, self.num_classes, embed_dim)
-        self.decoder = PointDecoderNet(latent_dim, num_points, decs, self.num_classes, embed_dim)
+    def __init__(self, config: PointVAEConfig | Mapping[str, Any] | None = None, /, **overrides: Any) -> None:
+        c = PointVAEConfig.resolve(config, **overrides)
+        super().__init__(c.to_dict())
+        self.encoder = PointEncoderNet(c.latent_dim, c.enc_hidden, c.enc_feat, self.num_classes, c.embed_dim)
+        self.decoder = PointDecoderNet(c.latent_dim, c.num_points, c.dec_hidden, self.num_classes, c.embed_dim)
 
     # ------------------------------------------------------------------ networks
     def _encode(self, x: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -44,9 +44,10 @@ from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 from geomgen.generative import batch_voxels
 from geomgen.losses.kl import gaussian_kl
-from geomgen.nn import NORM_KINDS, VoxelDecoder, VoxelEncoder, doubling_levels, make_activation
+from geomgen.nn import NORM_KINDS, VoxelDecoder, VoxelEncoder, make_activation
 
 from geomgen_vae.common import LOGVAR_RANGE, VAEGenerator
+from geomgen_vae.config import VoxelVAEConfig
 
 __all__ = ["VoxelVAE", "VoxelEncoderNet", "VoxelDecoderNet", "GENERATE_MODES"]
 
@@ -125,70 +126,32 @@ class VoxelVAE(VAEGenerator):
     """VAE over ``R^3`` occupancy grids (module docstring).
 
     Args:
-        resolution: ``R`` (``start_resolution * 2^k``; data grids are
-            downsampled to it by volume fraction).
-        latent_dim: ``Z``, size of the latent vector.
-        enc_channels: encoder channels; each entry after the first halves the grid.
-        enc_feat: ``F``, size of the encoder's feature vector.
-        dec_channels: decoder channels of the grids ``S, 2S, ..., R`` (``k + 1``
-            entries; None: ``max(8, 32 / 2^(i-1))``, i.e. ``(32, 32, 16, 8)`` for
-            ``R = 32``, ``S = 4``).
-        start_resolution: ``S``, side of the decoder's first grid.
-        norm: normalisation of both networks (``"group"`` default; per-sample
-            norms keep each shape's ELBO independent of its batch).
-        embed_dim: size of the class embedding of a conditional model.
-        beta: weight of the KL term in the training loss, >= 0 (1: the ELBO).
-        num_classes: 0 = unconditional; ``K``: class-conditional.
-        categories: class names (``len == num_classes``).
+        config: a :class:`~geomgen_vae.config.VoxelVAEConfig` (or a mapping of
+            its keys); ``None``: the defaults.
+        **overrides: :class:`~geomgen_vae.config.VoxelVAEConfig` keys replacing
+            those of ``config``.
 
-    The defaults have about 0.5 M parameters (about 2 MB in float32).
+    ``self.config`` is the plain dict of the validated config (saved with the
+    weights).
 
     Raises:
-        InvalidInputError: a bad argument (named in the message).
+        InvalidInputError: a bad config key or value (named in the message).
     """
 
     output = "voxels"
     likelihood = "elbo"
 
-    def __init__(
-        self,
-        resolution: int = 32,
-        latent_dim: int = 64,
-        enc_channels: Sequence[int] = (8, 16, 32, 32),
-        enc_feat: int = 128,
-        dec_channels: Sequence[int] | None = None,
-        start_resolution: int = 4,
-        norm: str = "group",
-        embed_dim: int = 16,
-        beta: float = 1.0,
-        num_classes: int = 0,
-        categories: Sequence[str] = (),
-    ) -> None:
-        fn = "VoxelVAE"
-        resolution = V.check_int(resolution, "resolution", min_value=2, fn=fn)
-        latent_dim = V.check_int(latent_dim, "latent_dim", min_value=1, fn=fn)
-        start_resolution = V.check_int(start_resolution, "start_resolution", min_value=1, fn=fn)
-        k = doubling_levels(resolution, start_resolution, min_levels=1, fn=fn)
-        encs = V.check_int_list(enc_channels, "enc_channels", fn=fn)
-        enc_feat = V.check_int(enc_feat, "enc_feat", min_value=1, fn=fn)
-        decs = None if dec_channels is None else V.check_int_list(dec_channels, "dec_channels", fn=fn)
-        if decs is not None and len(decs) != k + 1:
-            raise V.fail("dec_channels", f"must have {k + 1} entries (grids {start_resolution}..{resolution}), "
-                         f"got {len(decs)}", fn)
-        V.check_choice(norm, "norm", NORM_KINDS, fn=fn)
-        embed_dim = V.check_int(embed_dim, "embed_dim", min_value=1, fn=fn)
-        beta = V.check_float(beta, "beta", nonnegative=True, fn=fn)
-        if isinstance(categories, str):
-            raise V.fail("categories", f"must be a list of class names, got {categories!r}", fn)
-        config = {"resolution": resolution, "latent_dim": latent_dim, "enc_channels": encs, "enc_feat": enc_feat,
-                  "dec_channels": decs, "start_resolution": start_resolution, "norm": norm, "embed_dim": embed_dim,
-                  "beta": beta, "num_classes": num_classes, "categories": list(categories)}
-        super().__init__(config)
-        self.dec_channels: list[int] = decs if decs is not None else [max(8, 32 >> max(i - 1, 0))
-                                                                       for i in range(k + 1)]
-        self.encoder = VoxelEncoderNet(resolution, latent_dim, encs, enc_feat, norm, self.num_classes, embed_dim)
-        self.decoder = VoxelDecoderNet(resolution, latent_dim, self.dec_channels, start_resolution, norm,
-                                       self.num_classes, embed_dim)
+    def __init__(self, config: VoxelVAEConfig | Mapping[str, Any] | None = None, /, **overrides: Any) -> None:
+        c = VoxelVAEConfig.resolve(config, **overrides)
+        c.check_choice("norm", NORM_KINDS)
+        super().__init__(c.to_dict())
+        k = c.levels
+        self.dec_channels: list[int] = list(c.dec_channels) if c.dec_channels is not None else [
+            max(8, 32 >> max(i - 1, 0)) for i in range(k + 1)]
+        self.encoder = VoxelEncoderNet(c.resolution, c.latent_dim, c.enc_channels, c.enc_feat, c.norm,
+                                       self.num_classes, c.embed_dim)
+        self.decoder = VoxelDecoderNet(c.resolution, c.latent_dim, self.dec_channels, c.start_resolution, c.norm,
+                                       self.num_classes, c.embed_dim)
 
     # ------------------------------------------------------------------ networks
     def _encode(self, v: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

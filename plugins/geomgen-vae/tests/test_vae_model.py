@@ -32,7 +32,9 @@ def _grids(name):
 
 
 def test_registered_with_default_configs():
-    from geomgen_vae.plugin import DEFAULT_CONFIG, POINTS_DEFAULT_CONFIG
+    from geomgen_vae.config import PointVAEConfig, VoxelVAEConfig
+
+    DEFAULT_CONFIG, POINTS_DEFAULT_CONFIG = VoxelVAEConfig.defaults(), PointVAEConfig.defaults()
 
     names = geomgen.list_models(kind="generator")
     assert "vae" in names and "vae-points" in names

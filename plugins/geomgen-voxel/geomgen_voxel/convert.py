@@ -39,11 +39,9 @@ import torch
 from geomgen.errors import InvalidInputError
 from geomgen.ops import cubify, marching_cubes
 from geomgen.structures import Meshes, Voxels
+from geomgen_voxel.config import MESH_METHODS
 
 __all__ = ["MESH_METHODS", "voxels_to_meshes", "offset_along_normals"]
-
-#: Accepted ``method`` values of :func:`voxels_to_meshes`.
-MESH_METHODS: tuple[str, ...] = ("marching-cubes", "cubify")
 
 _FN = "voxels_to_meshes"
 

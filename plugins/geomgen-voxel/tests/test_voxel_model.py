@@ -16,7 +16,7 @@ from geomgen.models import ShapePredictor, load_model, save_model
 from geomgen.structures import Meshes, PointClouds, Voxels
 from geomgen.testing.models import check_representation
 from geomgen_voxel.model import VoxelPredictor
-from geomgen_voxel.plugin import DEFAULT_CONFIG
+from geomgen_voxel.config import VoxelConfig
 
 SMALL = {"code_dim": 32, "decoder_channels": [16, 8, 8]}
 
@@ -30,7 +30,7 @@ def test_registered_with_defaults():
     m = geomgen.get_model("voxel")
     assert isinstance(m, VoxelPredictor) and isinstance(m, ShapePredictor)
     assert (m.output, m.frame, m.has_volume) == ("voxels", "object", True)
-    assert m.config == DEFAULT_CONFIG
+    assert m.config == VoxelConfig.defaults()
     assert sum(p.numel() for p in m.parameters()) * 4 <= 3.5 * 2**20  # pretrained-weights budget
     code = "import sys, geomgen_voxel.plugin; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
