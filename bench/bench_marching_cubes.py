@@ -9,7 +9,7 @@ Work:
   ``pytorch3d.ops.marching_cubes.marching_cubes`` (C++ CPU extension, ``return_local_coords=False``).
   Every row of one size is timed in the same run; the target is 256^3 <= 0.5x scikit-image.
   geomgen is timed with its default ``workers=1`` (calling thread only) and again with
-  ``workers=-1`` (``numba.get_num_threads()`` threads sharing the z-slices).
+  ``workers=-1`` (the thread budget, :func:`geomgen.backend.thread_budget`, sharing the z-slices).
 * cubify of the solid torus (same grid thresholded) at n = 32, 64, 128 against
   ``pytorch3d.ops.cubify`` (CPU, ``align="corner"``).
 
@@ -48,8 +48,7 @@ def _optional(name: str):
 
 
 def run(repeats: int = 5) -> list[Row]:
-    import numba
-
+    from geomgen.backend import thread_budget
     from geomgen.ops.cubify import cubify
     from geomgen.ops.marching_cubes import marching_cubes
 
@@ -67,7 +66,7 @@ def run(repeats: int = 5) -> list[Row]:
     rows: list[Row] = []
     small = torch.from_numpy(torus_sdf(16))
     first = first_call_ms(lambda: marching_cubes(small, kind="sdf"))  # numba kernels load here
-    threads = numba.get_num_threads()
+    threads = thread_budget()
 
     for n in (64, 128, 256):
         arr = torus_sdf(n)

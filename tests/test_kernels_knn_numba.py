@@ -248,15 +248,25 @@ def test_serial_and_parallel_variants_agree():
     np.testing.assert_array_equal(ser[1], par[1])
 
 
-def test_thread_policy():
+def test_thread_policy(monkeypatch):
+    """The threads the ops give these kernels (geomgen.backend.kernel_threads, budget
+    torch.get_num_threads())."""
     import numba
 
-    assert not kn._use_parallel(1, 10**6)  # torch allows 1 thread: serial kernels
-    assert not kn._use_parallel(8, 100)  # tiny problem: serial
+    from geomgen.backend import kernel_threads
+
+    def parallel(budget: int, work: int) -> bool:
+        monkeypatch.setattr(torch, "get_num_threads", lambda: budget)
+        with kernel_threads(work) as threads:
+            if threads > 1:
+                assert numba.get_num_threads() == threads <= min(budget, numba.config.NUMBA_NUM_THREADS)
+            return threads > 1
+
+    assert not parallel(1, 10**6)  # torch allows 1 thread: serial kernels
+    assert not parallel(8, 100)  # tiny problem: serial
     if numba.config.NUMBA_NUM_THREADS >= 2:
-        assert kn._use_parallel(2, 10**6)
-        assert numba.get_num_threads() <= 2
-    assert kn._use_parallel(10**6, 10**6) == (numba.config.NUMBA_NUM_THREADS > 1)
+        assert parallel(2, 10**6)
+    assert parallel(10**6, 10**6) == (numba.config.NUMBA_NUM_THREADS > 1)
     assert numba.get_num_threads() <= numba.config.NUMBA_NUM_THREADS
 
 
@@ -274,19 +284,26 @@ def test_grid_dims_guards():
 
 
 def test_forked_child_does_not_use_numbas_thread_pool(tmp_path):
-    """GNU OpenMP kills a forked child on its first parallel region; our kernels
-    switch to their serial variants there (torch DataLoader workers fork)."""
+    """GNU OpenMP kills a forked child on its first parallel region; the thread
+    policy the ops launch these kernels with (geomgen.backend.kernel_threads) gives
+    them one thread there, so they run their serial variants (torch DataLoader
+    workers fork)."""
     code = textwrap.dedent(
         """
-        import os, numpy as np
+        import os, numpy as np, torch
+        from geomgen.backend import kernel_threads
         from geomgen.kernels import knn_numba as kn
+        torch.set_num_threads(2)  # a budget of 2 threads
         rng = np.random.default_rng(0)
         x = rng.random((1, 20000, 3)).astype(np.float32)
         l = np.array([20000])
-        ref = kn.knn_search(x, x[:, ::-1].copy(), l, l, 1, 2, threads=2)  # starts the pool
+        def search():
+            with kernel_threads(20000) as threads:
+                return kn.knn_search(x, x[:, ::-1].copy(), l, l, 1, 2, threads=threads)
+        ref = search()  # starts the pool
         pid = os.fork()
         if pid == 0:
-            out = kn.knn_search(x, x[:, ::-1].copy(), l, l, 1, 2, threads=2)
+            out = search()
             os._exit(0 if np.array_equal(out[1], ref[1]) else 3)
         _, status = os.waitpid(pid, 0)
         print("STATUS", status)

@@ -414,6 +414,31 @@ def test_auto_picks_numba_on_cpu_and_torch_otherwise(monkeypatch):
     torch.testing.assert_close(out.dists.double(), ref[0], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+@pytest.mark.parametrize("D", [3, 5])
+def test_unchecked_entry_points_equal_the_checked_ones(dtype, D):
+    """knn_points_unchecked / nearest_neighbors_unchecked / knn_gather_unchecked (what
+    chamfer and F1 call) give knn_points' / knn_gather's results bit for bit."""
+    from geomgen.ops.knn import knn_gather_unchecked, knn_points_unchecked, nearest_neighbors_unchecked
+
+    gen = torch.Generator().manual_seed(44 + D)
+    p1, p2, l1, l2 = _rand_batch(gen, 3, 300, 200, D, dtype=dtype)
+    for backend in ("auto", "torch", "numba"):
+        a = knn_points(p1, p2, l1, l2, K=4, return_nn=True, backend=backend)
+        b = knn_points_unchecked(p1, p2, l1, l2, K=4, return_nn=True, backend=backend)
+        for x, y in zip(a, b):
+            assert torch.equal(x, y)
+        assert torch.equal(knn_gather(p2, a.idx), knn_gather_unchecked(p2, a.idx))
+    for both in (True, False):
+        out = nearest_neighbors_unchecked(p1, p2, l1, l2, norm=1, both=both)
+        assert len(out) == (2 if both else 1)
+        ref = [knn_points(p1, p2, l1, l2, norm=1), knn_points(p2, p1, l2, l1, norm=1)]
+        for (d, i), r in zip(out, ref):
+            assert torch.equal(d, r.dists) and torch.equal(i, r.idx)
+    with pytest.raises(InvalidInputError, match="argument 'backend'"):
+        knn_points_unchecked(p1, p2, l1, l2, backend="cuda")
+
+
 def test_numba_backend_half_precision_searches_in_float32():
     gen = torch.Generator().manual_seed(42)
     p1, p2, l1, l2 = _rand_batch(gen, 2, 40, 30, 3)

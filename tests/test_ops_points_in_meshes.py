@@ -334,7 +334,7 @@ def test_serial_and_parallel_kernels_agree():
 
 
 def test_forked_child_takes_the_torch_path(monkeypatch):
-    import geomgen.kernels._threads as T
+    import geomgen.backend as T
     from geomgen.kernels import points_in_meshes_numba as K
 
     m = ico_sphere(2)

@@ -388,7 +388,9 @@ def test_threads_bands_and_chunking_do_not_change_results(monkeypatch):
     meshes = Meshes([sphere.verts_packed(), sphere.verts_packed() * 0.7], [sphere.faces_packed()] * 2)
     cams = PerspectiveCameras.from_fov(40.0, (64, 72), orbit_poses(torch.arange(4) * 80.0, 20.0, 3.0))
     ref = rasterize_meshes(meshes, cams, backend="torch")
-    monkeypatch.setattr(K, "use_parallel", lambda threads, work: threads > 1)  # parallel even when small
+    import geomgen.backend as B
+
+    monkeypatch.setattr(B, "PARALLEL_MIN_WORK", 0)  # parallel even when small
     assert_same(rasterize_meshes(meshes, cams, backend="numba"), ref)  # 4 images >= 2 threads: per image
     one = Meshes([sphere.verts_packed()], [sphere.faces_packed()])
     for bands in (1, 3, 16):  # 1 image < 2 threads: row bands, faces spanning several bands
@@ -416,7 +418,7 @@ def test_forked_child_after_parallel_run():
     """A DataLoader-style worker forked after numba's pool started renders serially instead of dying."""
     import multiprocessing as mp
 
-    from geomgen.kernels._threads import start_pool
+    from geomgen.backend import start_pool
 
     start_pool()
     sphere = ico_sphere(2)

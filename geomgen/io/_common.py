@@ -54,7 +54,6 @@ __all__ = [
     "build_structure",
     "import_trimesh",
     "import_open3d",
-    "import_pytorch3d",
     "read_scene",
     "check_vertices",
     "check_faces",
@@ -234,17 +233,6 @@ def import_open3d(fn: str) -> Any:
         fn,
         "Open3D",
         "install it with `pip install open3d` (or `pip install geomgen[viewer]`)",
-    )
-
-
-def import_pytorch3d(fn: str) -> Any:
-    """Import ``pytorch3d.structures`` or raise :class:`BackendUnavailableError`."""
-    return _import_optional(
-        "pytorch3d.structures",
-        fn,
-        "PyTorch3D",
-        "see https://github.com/facebookresearch/pytorch3d/blob/main/INSTALL.md "
-        "(it must be built against your torch version)",
     )
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from geomgen.backend import require_pytorch3d
 from geomgen.errors import FileFormatError, InvalidInputError
 from geomgen.io import _common as C
 from geomgen.io import meshes as _meshes
@@ -289,10 +290,7 @@ def from_open3d(
 
 
 def _texture_vertex_class(fn: str) -> Any:
-    C.import_pytorch3d(fn)
-    from pytorch3d.renderer.mesh.textures import TexturesVertex
-
-    return TexturesVertex
+    return require_pytorch3d(fn, "pytorch3d.renderer.mesh.textures").TexturesVertex
 
 
 def to_pytorch3d(obj: Structure) -> Any:
@@ -313,7 +311,7 @@ def to_pytorch3d(obj: Structure) -> Any:
     kind = _kind(obj)
     if not kind:
         raise _type_error(fn, "obj", "a Meshes or PointClouds", obj)
-    structures = C.import_pytorch3d(fn)
+    structures = require_pytorch3d(fn, "pytorch3d.structures")
     if kind == "pointclouds":
         return structures.Pointclouds(
             points=obj.points_list(), normals=obj.normals_list(), features=obj.features_list()
@@ -360,7 +358,7 @@ def from_pytorch3d(
         InvalidInputError: another type, or invalid data.
     """
     fn = "from_pytorch3d"
-    structures = C.import_pytorch3d(fn)
+    structures = require_pytorch3d(fn, "pytorch3d.structures")
 
     def move(items: list[torch.Tensor] | None) -> list[torch.Tensor] | None:
         if items is None:

@@ -2,9 +2,13 @@
 
 Files mirror ``geomgen/ops`` by name (``knn_numba.py`` serves ``ops/knn.py``).  Kernels
 never validate: the public op in ``geomgen.ops`` checks every argument first, so
-bad indices never reach compiled code.  The ops import these modules only when a
-kernel is needed; each module compiles its kernels on first call (``cache=True``
-keeps them on disk, so later processes only load them).
+bad indices never reach compiled code.  Nor do they choose their threads: the ops
+pick a backend with :func:`geomgen.backend.resolve_backend` and launch a kernel
+inside :func:`geomgen.backend.kernel_threads`, passing the thread count it gives
+(1 = the serial variants).  Only the ops (and ``geomgen.render``'s rasterizer)
+import these modules, and only when a kernel is needed; each module compiles its
+kernels on first call (``cache=True`` keeps them on disk, so later processes only
+load them).
 """
 
 import os as _os

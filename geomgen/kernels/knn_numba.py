@@ -52,12 +52,14 @@ correct.
 
 *Parallelism.*  The work lives in serial ``*_range`` functions; thin
 ``prange`` wrappers run them over dynamically scheduled chunks of queries
-(:data:`SEARCH_CHUNK`) or over the clouds of a batch.  Small problems, a
-thread budget of 1 (geomgen passes ``torch.get_num_threads()``) and processes
-forked after numba's thread pool started call the serial functions directly
-(see :func:`_use_parallel`).  Cold, the kernels compile in about 10 s per
-dtype on a 2-core machine; numba's on-disk cache makes later processes load
-them in well under a second.
+(:data:`SEARCH_CHUNK`) or over the clouds of a batch.  The entry points take
+``threads``, the thread count the caller set up with
+:func:`geomgen.backend.kernel_threads` (which gives 1 for small problems, a
+thread budget of 1 and processes forked after numba's thread pool started);
+with 1 they call the serial functions directly and never touch numba's pool,
+as they do for a single cloud's grid or a single chunk of queries.  Cold, the
+kernels compile in about 10 s per dtype on a 2-core machine; numba's on-disk
+cache makes later processes load them in well under a second.
 
 The kernels never validate: :func:`geomgen.ops.knn_points` and
 :func:`geomgen.losses.chamfer_distance` check shapes, lengths, K and
@@ -71,8 +73,6 @@ import math
 import numba
 import numpy as np
 from numba import prange
-
-from geomgen.kernels._threads import PARALLEL_MIN_WORK, use_parallel
 
 __all__ = ["build_grids", "knn_search", "chamfer_nn"]
 
@@ -530,12 +530,6 @@ def _search_par(chunk, q, qbatch, qrow, lref, K, norm, lo, hi, org, inv_h, G, ce
 SEARCH_CHUNK = 1024
 
 
-def _use_parallel(threads: int, work: int) -> bool:
-    """Parallel or serial kernels for ``work`` queries/points with a budget of
-    ``threads`` (the shared policy of :mod:`geomgen.kernels._threads`)."""
-    return use_parallel(threads, work, PARALLEL_MIN_WORK)
-
-
 # --------------------------------------------------------------------------- #
 # Python entry points (validated numpy inputs)
 # --------------------------------------------------------------------------- #
@@ -555,7 +549,8 @@ def build_grids(pts: np.ndarray, lengths: np.ndarray, threads: int = 1) -> Grids
     Args:
         pts: ``(N, P, 3)`` C-contiguous float32/float64 array.
         lengths: ``(N,)`` int64 array, values in ``[0, P]``.
-        threads: thread budget (see :func:`_use_parallel`).
+        threads: threads of numba's pool (set up by the caller with
+            :func:`geomgen.backend.kernel_threads`); 1 builds serially.
 
     Returns:
         ``(lo, hi, org, inv_h, G, cell_off, cell_start, pt_off, spts, sidx)``:
@@ -571,7 +566,7 @@ def build_grids(pts: np.ndarray, lengths: np.ndarray, threads: int = 1) -> Grids
     """
     pts, lengths = _c(pts), _c(lengths, np.int64)
     N = pts.shape[0]
-    parallel = N > 1 and _use_parallel(threads, int(lengths.sum()))
+    parallel = N > 1 and threads > 1
     lo = np.zeros((N, 3))
     hi = np.zeros((N, 3))
     org = np.zeros((N, 3))
@@ -608,7 +603,7 @@ def _search_grid(q: np.ndarray, qbatch: np.ndarray, qrow: np.ndarray, lengths_re
         big = np.array(np.inf, dtype=q.dtype)[()]
         args = (q, qbatch, qrow, lengths_ref, K, norm, *grid[:8], grid[8].reshape(-1), grid[9],
                 od, oi, big)
-        if _use_parallel(threads, q.shape[0]):
+        if threads > 1 and q.shape[0] > SEARCH_CHUNK:
             old = numba.get_parallel_chunksize()
             numba.set_parallel_chunksize(1)  # chunks of queries, dynamically scheduled
             try:
@@ -638,7 +633,8 @@ def knn_search(p1: np.ndarray, p2: np.ndarray, lengths1: np.ndarray, lengths2: n
         lengths1, lengths2: ``(N,)`` int64 arrays of valid sizes.
         K: ``>= 1``.
         norm: 2 (squared Euclidean) or 1 (L1).
-        threads: thread budget; ``<= 1`` runs the serial kernels.
+        threads: threads of numba's pool (set up by the caller with
+            :func:`geomgen.backend.kernel_threads`); ``<= 1`` runs the serial kernels.
 
     Returns:
         ``(dists, idx)``, both ``(N, P1, K)``: distances in the input dtype and
@@ -674,7 +670,8 @@ def chamfer_nn(x: np.ndarray, y: np.ndarray, lengths_x: np.ndarray, lengths_y: n
         lengths_x, lengths_y: ``(N,)`` int64 arrays of valid sizes.
         norm: 2 (squared Euclidean) or 1 (L1).
         both: also search y -> x.
-        threads: thread budget; ``<= 1`` runs the serial kernels.
+        threads: threads of numba's pool (set up by the caller with
+            :func:`geomgen.backend.kernel_threads`); ``<= 1`` runs the serial kernels.
 
     Returns:
         ``(d_xy, i_xy, d_yx, i_yx)``: ``(N, P1)`` distances (input dtype) and

@@ -44,7 +44,6 @@ import numba
 import numpy as np
 from numba import prange
 
-from geomgen.kernels._threads import use_parallel
 from geomgen.kernels.voxelize_numba import _project, ray_crossing
 
 __all__ = ["CELLS_PER_FACE", "QUERY_CHUNK", "build_grids", "points_in_meshes"]
@@ -430,7 +429,8 @@ def points_in_meshes(verts: np.ndarray, faces: np.ndarray, face_mesh: np.ndarray
         verts, faces, face_mesh, N: see :func:`build_grids`.
         pts: ``(Q, 3)`` float64 C-contiguous, finite.
         pmesh: ``(Q,)`` int64 mesh of every point, non-decreasing in ``[0, N)``.
-        threads: thread budget (:func:`geomgen.kernels._threads.use_parallel`).
+        threads: threads of numba's pool (set up by the caller with
+            :func:`geomgen.backend.kernel_threads`); 1 runs the serial kernels.
         full: also return the three parities (bit ``a`` = ray towards ``-a``).
 
     Returns:
@@ -442,7 +442,7 @@ def points_in_meshes(verts: np.ndarray, faces: np.ndarray, face_mesh: np.ndarray
     bits = np.zeros(Q if full else 0, np.uint8)
     if Q == 0 or faces.shape[0] == 0:
         return inside, (bits if full else None)
-    parallel = use_parallel(threads, Q + faces.shape[0])
+    parallel = threads > 1
     grids = build_grids(verts, faces, face_mesh, N, parallel=parallel)
     # visit the points in Morton order, from contiguous copies (random reads of
     # the inputs would cost as much as the ray tests)

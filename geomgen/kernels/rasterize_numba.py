@@ -42,8 +42,9 @@ its own scratch; with fewer, every pass runs in parallel over chunks of
 vertices / faces, the faces are binned (counting sort, face order kept) into
 row bands their boxes meet, and one task per (image, band) draws its bin into
 rows only it writes (a face's edge setup is redone in each band it spans,
-which is rare).  A thread budget of 1, small jobs and processes forked after
-numba's pool started run serially (:mod:`geomgen.kernels._threads`).
+which is rare).  With ``threads == 1`` -- what :func:`geomgen.backend.kernel_threads`
+gives for a thread budget of 1, small jobs and processes forked after numba's
+pool started -- everything runs serially, without touching numba's pool.
 """
 
 from __future__ import annotations
@@ -53,8 +54,6 @@ import math
 import numba
 import numpy as np
 from numba import prange
-
-from geomgen.kernels._threads import use_parallel
 
 __all__ = ["BOX_SLACK", "rasterize"]
 
@@ -432,7 +431,8 @@ def rasterize(
         intr: ``(B, 7)`` float64 ``(fx, fy, cx, cy, skew, 1 / fx, 1 / fy)``.
         H, W: image size; znear > 0, zfar > znear (may be inf); cull: skip
             faces whose normal points away from the camera.
-        threads: thread budget (``torch.get_num_threads()``).
+        threads: threads of numba's pool (set up by the caller with
+            :func:`geomgen.backend.kernel_threads`); 1 runs the serial kernels.
 
     Returns:
         ``pix_to_face`` ``(B, H, W)`` int64 packed face index or -1, ``zbuf``
@@ -446,8 +446,7 @@ def rasterize(
         return p2f, zbuf, bary
     nv_img = nverts[img_mesh]
     nf_img = nfaces[img_mesh]
-    work = int(nf_img.sum()) + B * H * W
-    parallel = use_parallel(threads, work)
+    parallel = threads > 1
     znear, zfar, cull = float(znear), float(zfar), bool(cull)
     if not parallel:  # never touch numba's thread pool here (a forked worker may be running us)
         pv = np.empty((1, max(1, int(nv_img.max())), 5), np.float64)
@@ -455,7 +454,7 @@ def rasterize(
         _run_images_ser(verts, faces, vfirst, nverts, ffirst, nfaces, img_mesh, cam, intr, H, W, znear, zfar,
                         cull, pv, fbox, p2f, zbuf, bary)
         return p2f, zbuf, bary
-    T = numba.get_num_threads()  # set by use_parallel
+    T = numba.get_num_threads()  # set by the caller's kernel_threads
     old = numba.get_parallel_chunksize()
     numba.set_parallel_chunksize(1)  # dynamically scheduled tasks
     try:

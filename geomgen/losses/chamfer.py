@@ -12,14 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from geomgen import checks as V
-from geomgen.ops.knn import (
-    _as_kernel_array,
-    _gather,
-    _knn_dispatch,
-    _KNNDists,
-    _numba_applicable,
-    _numba_threads,
-)
+from geomgen.ops.knn import knn_gather_unchecked, nearest_neighbors_unchecked
 
 __all__ = ["chamfer_distance"]
 
@@ -67,51 +60,6 @@ def _resolve_cloud(
     return pts, lengths, normals, normals is not None
 
 
-def _nearest(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    x_lengths: torch.Tensor,
-    y_lengths: torch.Tensor,
-    norm: int,
-    both: bool,
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Nearest-neighbour ``(dists (N, P, 1), idx (N, P, 1))`` of x -> y and,
-    when ``both``, of y -> x (validated inputs).
-
-    Fast path: float32/float64 CPU clouds with ``D <= 3`` run one fused numba
-    call (:func:`geomgen.kernels.knn_numba.chamfer_nn`: each cloud's grid is
-    built once and serves both directions); the distances become
-    differentiable through :class:`~geomgen.ops.knn._KNNDists` (an analytic
-    backward, no gather/recompute in the forward pass).  Everything else goes
-    through :func:`~geomgen.ops.knn.knn_points`'s dispatcher with K=1.  Both
-    paths give the same distances, bit for bit, as the torch reference.
-    """
-    if not _numba_applicable(x):
-        out = [_knn_dispatch(x, y, x_lengths, y_lengths, K=1, norm=norm)[:2]]
-        if both:
-            out.append(_knn_dispatch(y, x, y_lengths, x_lengths, K=1, norm=norm)[:2])
-        return out
-
-    from geomgen.kernels import knn_numba
-
-    D = x.shape[2]
-    res = knn_numba.chamfer_nn(
-        _as_kernel_array(x, D), _as_kernel_array(y, D), x_lengths.numpy(), y_lengths.numpy(),
-        norm, both, _numba_threads(),
-    )
-    grad = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad)
-    out = []
-    for (d_np, i_np), (a, b) in zip(((res[0], res[1]), (res[2], res[3])), ((x, y), (y, x))):
-        if d_np is None:
-            break
-        idx = torch.from_numpy(i_np)[..., None]
-        dists = torch.from_numpy(d_np)[..., None]
-        if grad:
-            dists = _KNNDists.apply(a, b, idx, dists, norm)
-        out.append((dists, idx))
-    return out
-
-
 def _single_direction(
     x: torch.Tensor,
     x_lengths: torch.Tensor,
@@ -134,7 +82,7 @@ def _single_direction(
 
     cos_term = None
     if x_normals is not None and y_normals is not None:
-        near = _gather(y_normals, nn_idx)[..., 0, :]  # (N, P1, D); 0 if y[n] is empty
+        near = knn_gather_unchecked(y_normals, nn_idx)[..., 0, :]  # (N, P1, D); 0 if y[n] is empty
         cos = F.cosine_similarity(x_normals, near, dim=2, eps=_COS_EPS)
         cos_term = 1.0 - (cos.abs() if abs_cosine else cos)
         cos_term = cos_term.masked_fill(x_pad, 0.0)
@@ -328,7 +276,7 @@ def chamfer_distance(
         weights = weights.to(x.dtype)
 
     # ---- terms
-    nn = _nearest(x, y, x_lengths, y_lengths, norm, not single_directional)
+    nn = nearest_neighbors_unchecked(x, y, x_lengths, y_lengths, norm=norm, both=not single_directional)
     cham_x, cos_x = _single_direction(
         x, x_lengths, nn[0], x_normals, y_normals, weights, point_reduction, abs_cosine
     )

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from geomgen import checks as V
-from geomgen.ops.knn import _knn_dispatch
+from geomgen.ops.knn import knn_points_unchecked
 
 __all__ = ["f1_score"]
 
@@ -118,8 +118,8 @@ def f1_score(
     V.check_finite(gt, "gt", fn=_FN)
 
     with torch.no_grad():
-        p2g = _knn_dispatch(pred.detach(), gt.detach(), pred_lengths, gt_lengths, K=1)
-        g2p = _knn_dispatch(gt.detach(), pred.detach(), gt_lengths, pred_lengths, K=1)
+        p2g = knn_points_unchecked(pred.detach(), gt.detach(), pred_lengths, gt_lengths, K=1)
+        g2p = knn_points_unchecked(gt.detach(), pred.detach(), gt_lengths, pred_lengths, K=1)
         inf = torch.tensor(float("inf"), dtype=pred.dtype, device=pred.device)
         # idx == -1 marks padded rows and rows whose target cloud is empty.
         d_pred = torch.where(p2g.idx[..., 0] >= 0, p2g.dists[..., 0].sqrt(), inf)  # (N, P1)

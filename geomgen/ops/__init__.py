@@ -3,7 +3,8 @@
 One op per module (``geomgen.ops.knn``, ``geomgen.ops.voxelize``, ...), each with a
 pure-torch reference implementation; compiled kernels (``geomgen.kernels``) plug in
 behind the same public function through its ``backend`` argument: ``"auto"`` picks
-numba for CPU tensors and torch for CUDA tensors.
+numba for CPU tensors and torch for CUDA tensors.  :mod:`geomgen.backend` holds the
+rules, the PyTorch3D guard and the kernels' thread budget for every op.
 """
 
 from geomgen.ops.cubify import cubify

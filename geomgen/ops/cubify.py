@@ -56,17 +56,18 @@ import numpy as np
 import torch
 
 from geomgen import checks as V
-from geomgen.errors import BackendUnavailableError
+from geomgen.backend import OP_BACKENDS, check_backend, require_pytorch3d, resolve_backend
 from geomgen.ops.marching_cubes import _resolve_workers
 from geomgen.structures import Meshes, Voxels
 
 __all__ = ["cubify", "CUBIFY_BACKENDS"]
 
-#: Accepted values of ``cubify(..., backend=...)``.
-CUBIFY_BACKENDS = ("auto", "torch", "numba", "pytorch3d")
+_FN = "cubify"
+
+#: Accepted values of ``cubify(..., backend=...)`` (from :data:`geomgen.backend.OP_BACKENDS`).
+CUBIFY_BACKENDS = OP_BACKENDS[_FN].names
 
 _ALIGNS = (None, "topleft", "corner", "center")
-_FN = "cubify"
 
 
 def _check_no_nan(vals: torch.Tensor) -> None:
@@ -141,13 +142,7 @@ def _cubify_numba_one(
 
 def _cubify_pytorch3d_one(mask: torch.Tensor, origin: torch.Tensor, size: torch.Tensor,
                           dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    try:
-        from pytorch3d.ops import cubify as p3d_cubify  # type: ignore[import-not-found]
-    except Exception as exc:  # ImportError, or a broken compiled extension
-        raise BackendUnavailableError(
-            f"{_FN}: backend 'pytorch3d' was requested but pytorch3d.ops.cubify cannot be imported "
-            f"({exc.__class__.__name__}: {exc}); install PyTorch3D or use backend='auto'"
-        ) from exc
+    p3d_cubify = require_pytorch3d(_FN, "pytorch3d.ops").cubify
     # pad by one empty voxel: PyTorch3D's cubify fails on axes of size 1
     padded = torch.nn.functional.pad(mask.float(), (1, 1, 1, 1, 1, 1))
     D, H, W = padded.shape
@@ -203,8 +198,9 @@ def cubify(
             dtype converted to ours, face order differs, no face voxels).
         workers: threads of the numba backend, as in
             :func:`~geomgen.ops.marching_cubes.marching_cubes`: 1 (default)
-            runs in the calling thread, ``n > 1`` uses ``n`` threads, -1
-            ``numba.get_num_threads()``.  Other backends ignore it.
+            runs in the calling thread, ``n > 1`` uses ``n`` threads, -1 the
+            thread budget (:func:`geomgen.backend.thread_budget`).  Other
+            backends ignore it.
 
     Returns:
         :class:`~geomgen.structures.Meshes` of ``N`` meshes on the input's
@@ -221,7 +217,7 @@ def cubify(
         BackendUnavailableError: ``backend="numba"`` on a non-CPU tensor,
             ``backend="pytorch3d"`` without PyTorch3D.
     """
-    V.check_choice(backend, "backend", CUBIFY_BACKENDS, fn=_FN)
+    check_backend(_FN, backend)
     V.check_bool(return_face_voxels, "return_face_voxels", fn=_FN)
     if align not in _ALIGNS:
         raise V.fail("align", f"must be one of {list(_ALIGNS)!r}, got {align!r}", _FN)
@@ -259,14 +255,9 @@ def cubify(
     n_threads = _resolve_workers(workers, D * H * W, _FN)
     if align in ("topleft", "center") and min(D, H, W) < 2:
         raise V.fail("align", f"{align!r} divides by (size - 1): every axis needs >= 2 voxels, got {(D, H, W)}", _FN)
-    cpu = vals.device.type == "cpu"
-    if backend == "numba" and not cpu:
-        raise BackendUnavailableError(
-            f"{_FN}: backend 'numba' runs on CPU tensors only, got {vals.device}; use 'auto' or 'torch'"
-        )
     if backend == "pytorch3d" and return_face_voxels:
         raise V.fail("return_face_voxels", "is not supported with backend='pytorch3d'", _FN)
-    use = backend if backend != "auto" else ("numba" if cpu else "torch")
+    use = resolve_backend(_FN, backend, device=vals.device)
     mask = None
     if use != "numba":  # the numba kernel thresholds and checks for NaN in its first pass
         _check_no_nan(vals)

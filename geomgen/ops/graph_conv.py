@@ -42,12 +42,13 @@ import torch
 from torch import nn
 
 from geomgen import checks as V
+from geomgen.backend import OP_BACKENDS, check_backend
 from geomgen.ops.mesh_edges import GraphAdjacency, _build_adjacency, _check_edges
 
 __all__ = ["GraphConv", "gather_scatter", "GATHER_SCATTER_BACKENDS"]
 
-#: Accepted values of ``gather_scatter(..., backend=...)``.
-GATHER_SCATTER_BACKENDS = ("auto", "sparse", "torch")
+#: Accepted values of ``gather_scatter(..., backend=...)`` (from :data:`geomgen.backend.OP_BACKENDS`).
+GATHER_SCATTER_BACKENDS = OP_BACKENDS["gather_scatter"].names
 
 _SPARSE_DTYPES = (torch.float32, torch.float64)
 
@@ -192,7 +193,7 @@ def gather_scatter(
             backend cannot take.
     """
     fn = "gather_scatter"
-    V.check_choice(backend, "backend", GATHER_SCATTER_BACKENDS, fn=fn)
+    check_backend(fn, backend)
     V.check_bool(directed, "directed", fn=fn)
     V.check_tensor(input, "input", ndim=2, shape_desc="(V, C)", floating=True, fn=fn)
     if backend == "sparse" and input.dtype not in _SPARSE_DTYPES:

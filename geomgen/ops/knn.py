@@ -10,7 +10,11 @@ Shapes used in this module:
 
 Public API
 ----------
-:func:`knn_points` (the dispatcher) and :func:`knn_gather`.  Results come as the
+:func:`knn_points` (the dispatcher) and :func:`knn_gather`.  geomgen's own
+modules that have validated their inputs already (Chamfer, F1, ...) call the
+unchecked entry points :func:`knn_points_unchecked`,
+:func:`nearest_neighbors_unchecked` and :func:`knn_gather_unchecked`, which skip
+validation but choose their implementation the same way.  Results come as the
 named tuple :class:`KNN` ``(dists, idx, knn)``, the same field names and order
 as PyTorch3D's ``knn_points``, and ``dists`` are **squared** Euclidean distances,
 as in PyTorch3D.
@@ -38,6 +42,7 @@ are exactly zero.
 
 Backends
 --------
+The choice goes through :func:`geomgen.backend.resolve_backend`.
 ``backend="auto"`` picks the fastest available implementation for the inputs:
 the numba kernel (:mod:`geomgen.kernels.knn_numba`, a uniform grid searched
 in parallel, ``O((P1 + P2) * few)`` instead of ``O(P1 * P2)``) for float32 /
@@ -57,7 +62,8 @@ reference by ``torch.topk``'s order.  It always returns sorted neighbours.
 Its ``dists`` are differentiable through :class:`_KNNDists`, whose backward
 scatters ``2 (p1 - p2[idx]) * grad`` (``sign(p1 - p2[idx]) * grad`` for
 ``norm=1``) into ``p1`` and ``p2`` -- the gradients the reference gets from
-autograd.  numba never runs more threads than ``torch.get_num_threads()``.
+autograd.  numba never runs more threads than ``torch.get_num_threads()``
+(:func:`geomgen.backend.kernel_threads`).
 """
 
 from __future__ import annotations
@@ -67,12 +73,22 @@ from typing import NamedTuple
 import torch
 
 from geomgen import checks as V
-from geomgen.errors import BackendUnavailableError
+from geomgen.backend import OP_BACKENDS, check_backend, kernel_threads, require_pytorch3d, resolve_backend
 
-__all__ = ["KNN", "knn_points", "knn_gather", "KNN_BACKENDS"]
+__all__ = [
+    "KNN",
+    "knn_points",
+    "knn_gather",
+    "KNN_BACKENDS",
+    "knn_points_unchecked",
+    "nearest_neighbors_unchecked",
+    "knn_gather_unchecked",
+]
 
-#: Accepted values of ``knn_points(..., backend=...)``.
-KNN_BACKENDS = ("auto", "torch", "numba", "pytorch3d")
+_FN = "knn_points"
+
+#: Accepted values of ``knn_points(..., backend=...)`` (from :data:`geomgen.backend.OP_BACKENDS`).
+KNN_BACKENDS = OP_BACKENDS[_FN].names
 
 #: Point dimensions the numba kernel handles (smaller D is zero-padded to 3,
 #: which changes no distance); larger D runs the torch reference.
@@ -232,7 +248,7 @@ def _knn_points_torch(
         idx = _knn_idx_torch(
             p1.detach(), p2.detach(), lengths1, lengths2, K, norm, chunk_bytes
         )
-    nn = _gather(p2, idx)  # (N, P1, K, D), zeros where idx == -1
+    nn = knn_gather_unchecked(p2, idx)  # (N, P1, K, D), zeros where idx == -1
     diff = p1[:, :, None, :] - nn
     dists = diff.square().sum(-1) if norm == 2 else diff.abs().sum(-1)
     dists = torch.where(idx >= 0, dists, dists.new_zeros(()))
@@ -249,14 +265,7 @@ def _knn_points_pytorch3d(
     return_sorted: bool,
     norm: int,
 ) -> KNN:
-    try:
-        from pytorch3d.ops import knn_points as p3d_knn_points  # type: ignore[import-not-found]
-    except Exception as exc:  # ImportError, or a broken compiled extension
-        raise BackendUnavailableError(
-            "knn_points: backend 'pytorch3d' was requested but pytorch3d.ops.knn_points "
-            f"cannot be imported ({exc.__class__.__name__}: {exc}); install PyTorch3D or "
-            "use backend='auto'"
-        ) from exc
+    p3d_knn_points = require_pytorch3d(_FN, "pytorch3d.ops").knn_points
     out = p3d_knn_points(
         p1, p2, lengths1=lengths1, lengths2=lengths2, norm=norm, K=K,
         return_nn=False, return_sorted=return_sorted,
@@ -264,7 +273,7 @@ def _knn_points_pytorch3d(
     invalid = _invalid_slots(lengths1, lengths2, p1.shape[1], K, p1.device)
     idx = out.idx.masked_fill(invalid, -1)
     dists = out.dists.masked_fill(invalid, 0)
-    nn = _gather(p2, idx) if return_nn else None
+    nn = knn_gather_unchecked(p2, idx) if return_nn else None
     return KNN(dists=dists, idx=idx, knn=nn)
 
 
@@ -300,7 +309,7 @@ class _KNNDists(torch.autograd.Function):
             return None, None, None, None, None
         N, P1, K = idx.shape
         D = p1.shape[2]
-        diff = p1[:, :, None, :] - _gather(p2, idx)  # (N, P1, K, D)
+        diff = p1[:, :, None, :] - knn_gather_unchecked(p2, idx)  # (N, P1, K, D)
         grad = torch.where(idx >= 0, grad, grad.new_zeros(()))
         g = (2.0 * diff if ctx.norm == 2 else diff.sign()) * grad[..., None]
         g1 = g.sum(2) if need1 else None
@@ -311,11 +320,6 @@ class _KNNDists(torch.autograd.Function):
                 flat = idx.clamp(min=0).reshape(N, P1 * K, 1).expand(N, P1 * K, D)
                 g2 = g2.scatter_add(1, flat, -g.reshape(N, P1 * K, D))
         return g1, g2, None, None, None
-
-
-def _numba_threads() -> int:
-    """Thread budget of the numba kernels: never more than torch may use."""
-    return torch.get_num_threads()
 
 
 def _as_kernel_array(t: torch.Tensor, D: int):  # -> np.ndarray
@@ -342,25 +346,32 @@ def _knn_points_numba(
     from geomgen.kernels import knn_numba
 
     N, P1, D = p1.shape
-    d_np, i_np = knn_numba.knn_search(
-        _as_kernel_array(p1, D), _as_kernel_array(p2, D), lengths1.numpy(), lengths2.numpy(),
-        K, norm, _numba_threads(),
-    )
+    l1, l2 = lengths1.numpy(), lengths2.numpy()
+    with kernel_threads(_work(l1, l2)) as threads:
+        d_np, i_np = knn_numba.knn_search(
+            _as_kernel_array(p1, D), _as_kernel_array(p2, D), l1, l2, K, norm, threads
+        )
     idx = torch.from_numpy(i_np)
     if p1.dtype in (torch.float32, torch.float64):
         dists = torch.from_numpy(d_np)
         if torch.is_grad_enabled() and (p1.requires_grad or p2.requires_grad):
             dists = _KNNDists.apply(p1, p2, idx, dists, norm)
     else:  # searched in float32: distances in the input dtype, as the reference
-        diff = p1[:, :, None, :] - _gather(p2, idx)
+        diff = p1[:, :, None, :] - knn_gather_unchecked(p2, idx)
         dists = diff.square().sum(-1) if norm == 2 else diff.abs().sum(-1)
         dists = torch.where(idx >= 0, dists, dists.new_zeros(()))
-    nn = _gather(p2, idx) if return_nn else None
+    nn = knn_gather_unchecked(p2, idx) if return_nn else None
     return KNN(dists=dists, idx=idx, knn=nn)
 
 
+def _work(lengths1, lengths2) -> int:  # (N,) int64 numpy arrays
+    """Size of a search for the thread policy: points in the larger side."""
+    return max(int(lengths1.sum()), int(lengths2.sum()))
+
+
 def _numba_applicable(p: torch.Tensor) -> bool:
-    """Whether ``backend="auto"`` runs the numba kernel for these points."""
+    """Whether ``backend="auto"`` runs the numba kernel for these points (CPU
+    float32/float64 with ``D <= 3``; a forced ``"numba"`` takes any float dtype)."""
     return (
         p.device.type == "cpu"
         and p.dtype in (torch.float32, torch.float64)
@@ -449,8 +460,8 @@ def knn_points(
     surfaces or volumes, about ``O(P1 + P2)`` time (queries far outside the
     reference cloud's bounding box cost more, up to ``O(P2 ** (2/3))`` each).
     """
-    fn = "knn_points"
-    V.check_choice(backend, "backend", KNN_BACKENDS, fn=fn)
+    fn = _FN
+    check_backend(fn, backend)
     V.check_tensor(p1, "p1", ndim=3, shape_desc="(N, P1, D)", floating=True, fn=fn)
     V.check_tensor(p2, "p2", ndim=3, shape_desc="(N, P2, D)", floating=True, fn=fn)
     N, P1, D = p1.shape
@@ -473,38 +484,115 @@ def knn_points(
     lengths2 = V.check_lengths(lengths2, "lengths2", batch_size=N, max_len=P2, device=p1.device, fn=fn)
     V.check_finite(p1, "p1", fn=fn)
     V.check_finite(p2, "p2", fn=fn)
-    return _knn_dispatch(p1, p2, lengths1, lengths2, K, return_nn, return_sorted, norm, backend)
+    return knn_points_unchecked(p1, p2, lengths1, lengths2, K, return_nn, return_sorted, norm=norm, backend=backend)
 
 
-def _knn_dispatch(
+def knn_points_unchecked(
     p1: torch.Tensor,
     p2: torch.Tensor,
     lengths1: torch.Tensor,
     lengths2: torch.Tensor,
-    K: int,
+    K: int = 1,
     return_nn: bool = False,
     return_sorted: bool = True,
+    *,
     norm: int = 2,
     backend: str = "auto",
 ) -> KNN:
-    """Pick an implementation for already validated inputs (int64 lengths on
-    the points' device).  geomgen's own callers that validated their inputs
-    (chamfer, f1) call this directly to skip a second validation pass."""
-    if backend == "pytorch3d":
-        return _knn_points_pytorch3d(
-            p1, p2, lengths1, lengths2, K, return_nn, return_sorted, norm
-        )
-    if backend == "numba":
-        if p1.device.type != "cpu":
-            raise BackendUnavailableError(
-                f"knn_points: backend 'numba' runs on CPU tensors only, got {p1.device}; use "
-                "backend='auto' (torch on CUDA) or move the points to the CPU"
-            )
-        if p1.shape[2] <= _NUMBA_MAX_D:
-            return _knn_points_numba(p1, p2, lengths1, lengths2, K, return_nn, norm)
-    elif backend == "auto" and _numba_applicable(p1):
+    """:func:`knn_points` without argument validation, for geomgen's hot paths.
+
+    Chooses the implementation exactly as :func:`knn_points` does (through
+    :func:`geomgen.backend.resolve_backend`) and returns the same results, but
+    checks nothing: the caller guarantees what :func:`knn_points` would have
+    checked.  Bad input here gives wrong results or a crash, not an error.
+
+    Args:
+        p1: ``(N, P1, D)`` finite floating tensor.
+        p2: ``(N, P2, D)`` finite tensor, same dtype and device as ``p1``.
+        lengths1: ``(N,)`` int64 tensor on the points' device, values in ``[0, P1]``.
+        lengths2: ``(N,)`` int64 tensor on the points' device, values in ``[0, P2]``.
+        K: number of neighbours, ``>= 1``.
+        return_nn: as in :func:`knn_points`.
+        return_sorted: as in :func:`knn_points`.
+        norm: 2 (squared Euclidean) or 1 (L1).
+        backend: one of :data:`KNN_BACKENDS`, as in :func:`knn_points`.
+
+    Returns:
+        :class:`KNN` ``(dists (N, P1, K), idx (N, P1, K), knn (N, P1, K, D) or None)``.
+
+    Raises:
+        InvalidInputError: an unknown ``backend``.
+        BackendUnavailableError: as :func:`knn_points`.
+    """
+    if backend == "auto":
+        numba_ok = _numba_applicable(p1)
+    else:  # a forced "numba" searches other float dtypes in float32; D > 3 runs the reference
+        numba_ok = p1.shape[2] <= _NUMBA_MAX_D
+    use = resolve_backend(_FN, backend, device=p1.device, numba_ok=numba_ok)
+    if use == "pytorch3d":
+        return _knn_points_pytorch3d(p1, p2, lengths1, lengths2, K, return_nn, return_sorted, norm)
+    if use == "numba":
         return _knn_points_numba(p1, p2, lengths1, lengths2, K, return_nn, norm)
     return _knn_points_torch(p1, p2, lengths1, lengths2, K, return_nn, return_sorted, norm)
+
+
+def nearest_neighbors_unchecked(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_lengths: torch.Tensor,
+    y_lengths: torch.Tensor,
+    *,
+    norm: int = 2,
+    both: bool = True,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Nearest neighbour (K = 1) of every point of ``x`` in ``y`` and, with
+    ``both``, of ``y`` in ``x``: the two searches of a Chamfer distance, unchecked.
+
+    ``backend="auto"`` rules (:func:`geomgen.backend.resolve_backend`): float32 /
+    float64 CPU clouds with ``D <= 3`` run one fused numba call
+    (:func:`geomgen.kernels.knn_numba.chamfer_nn`: each cloud's grid is built
+    once and serves both directions) whose distances are differentiable through
+    an analytic backward; everything else runs :func:`knn_points_unchecked`
+    once per direction.  Both paths give the torch reference's distances bit for
+    bit.  Nothing is validated (see :func:`knn_points_unchecked`).
+
+    Args:
+        x: ``(N, P1, D)`` finite floating tensor.
+        y: ``(N, P2, D)`` finite tensor, same dtype and device.
+        x_lengths: ``(N,)`` int64 tensor on the points' device, values in ``[0, P1]``.
+        y_lengths: ``(N,)`` int64 tensor on the points' device, values in ``[0, P2]``.
+        norm: 2 (squared Euclidean) or 1 (L1).
+        both: also search ``y -> x``.
+
+    Returns:
+        ``[(dists (N, P1, 1), idx (N, P1, 1))]`` for ``x -> y``, followed with
+        ``both`` by ``(dists (N, P2, 1), idx (N, P2, 1))`` for ``y -> x``; padded
+        rows and rows whose target cloud is empty hold 0 and -1.
+    """
+    use = resolve_backend(_FN, "auto", device=x.device, numba_ok=_numba_applicable(x))
+    if use != "numba":
+        out = [knn_points_unchecked(x, y, x_lengths, y_lengths, K=1, norm=norm)[:2]]
+        if both:
+            out.append(knn_points_unchecked(y, x, y_lengths, x_lengths, K=1, norm=norm)[:2])
+        return out
+
+    from geomgen.kernels import knn_numba
+
+    D = x.shape[2]
+    lx, ly = x_lengths.numpy(), y_lengths.numpy()
+    with kernel_threads(_work(lx, ly)) as threads:
+        res = knn_numba.chamfer_nn(_as_kernel_array(x, D), _as_kernel_array(y, D), lx, ly, norm, both, threads)
+    grad = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad)
+    out = []
+    for (d_np, i_np), (a, b) in zip(((res[0], res[1]), (res[2], res[3])), ((x, y), (y, x))):
+        if d_np is None:
+            break
+        idx = torch.from_numpy(i_np)[..., None]
+        dists = torch.from_numpy(d_np)[..., None]
+        if grad:
+            dists = _KNNDists.apply(a, b, idx, dists, norm)
+        out.append((dists, idx))
+    return out
 
 
 def knn_gather(
@@ -538,11 +626,21 @@ def knn_gather(
             raise V.fail("idx", f"values must lie in [-1, {P2 - 1}], got {lo if lo < -1 else hi}", fn)
     if lengths is not None:
         lengths = V.check_lengths(lengths, "lengths", batch_size=N, max_len=P2, device=x.device, fn=fn)
-    return _gather(x, idx.to(torch.int64), lengths)
+    return knn_gather_unchecked(x, idx.to(torch.int64), lengths)
 
 
-def _gather(x: torch.Tensor, idx: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-    """:func:`knn_gather` without validation (int64 ``idx`` in [-1, P2))."""
+def knn_gather_unchecked(x: torch.Tensor, idx: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`knn_gather` without validation, for geomgen's hot paths.
+
+    Args:
+        x: ``(N, P2, C)`` tensor.
+        idx: ``(N, P1, K)`` int64 tensor on ``x``'s device, values in ``[-1, P2)``.
+        lengths: optional ``(N,)`` int64 tensor, values in ``[0, P2]``.
+
+    Returns:
+        ``(N, P1, K, C)``: ``x[n, idx[n, i, k]]``, zeros where ``idx == -1`` (or
+        ``k >= lengths[n]``).
+    """
     N, P2, C = x.shape
     _, P1, K = idx.shape
     valid = idx >= 0

@@ -63,13 +63,14 @@ PyTorch3D's orientation.
 Backends
 --------
 ``"auto"``: numba kernel (:mod:`geomgen.kernels.marching_cubes_numba`) for CPU
-tensors, the torch reference for other devices; ``"numba"`` / ``"torch"``
-force one; ``"pytorch3d"`` runs PyTorch3D's extension (its own table and
-vertex order: no closedness guarantee; output converted to our placement and
-orientation).  The numba and torch backends give identical meshes (same
-vertex and face order).  The numba kernel runs in the calling thread unless
-``workers`` asks for more (scipy's convention, -1 = all of
-``numba.get_num_threads()``): on a busy machine extra threads often cost
+tensors, the torch reference for other devices (:func:`geomgen.backend.resolve_backend`);
+``"numba"`` / ``"torch"`` force one; ``"pytorch3d"`` runs PyTorch3D's extension
+(its own table and vertex order: no closedness guarantee; output converted to
+our placement and orientation).  The numba and torch backends give identical
+meshes (same vertex and face order).  The numba kernel runs in the calling
+thread unless ``workers`` asks for more (scipy's convention, -1 = the whole
+thread budget :func:`geomgen.backend.thread_budget`, i.e.
+``torch.get_num_threads()``): on a busy machine extra threads often cost
 more than they save, so one is the default.  The torch
 reference holds an int64 id per grid edge (``3 * D * H * W`` entries, a few
 hundred MB at 256^3) and is meant for accelerators and tests.
@@ -84,14 +85,16 @@ import numpy as np
 import torch
 
 from geomgen import checks as V
-from geomgen.errors import BackendUnavailableError
+from geomgen.backend import OP_BACKENDS, check_backend, require_pytorch3d, resolve_backend, thread_budget
 from geomgen.structures import Meshes, Voxels
 from geomgen.structures._checks import broadcast_batch_param
 
 __all__ = ["marching_cubes", "MC_BACKENDS"]
 
-#: Accepted values of ``marching_cubes(..., backend=...)``.
-MC_BACKENDS = ("auto", "torch", "numba", "pytorch3d")
+_FN = "marching_cubes"
+
+#: Accepted values of ``marching_cubes(..., backend=...)`` (from :data:`geomgen.backend.OP_BACKENDS`).
+MC_BACKENDS = OP_BACKENDS[_FN].names
 
 _KINDS = ("occupancy", "sdf")
 _DEFAULT_LEVEL = {"occupancy": 0.5, "sdf": 0.0}
@@ -103,20 +106,15 @@ _PARALLEL_MIN_SAMPLES = 1 << 18
 
 def _resolve_workers(workers: Any, size: int, fn: str) -> int:
     """Validate ``workers`` (scipy's convention: 1 = calling thread, n > 1 = up to
-    n threads, -1 = ``numba.get_num_threads()``) and return the thread count."""
+    n threads, -1 = :func:`geomgen.backend.thread_budget`) and return the thread count."""
     workers = V.check_int(workers, "workers", min_value=-1, fn=fn)
     if workers == 0:
         raise V.fail("workers", "must be >= 1 or -1 (all threads), got 0", fn)
     if size < _PARALLEL_MIN_SAMPLES or workers == 1:
         return 1
     if workers == -1:
-        import numba
-
-        return max(1, int(numba.get_num_threads()))
+        return thread_budget()
     return workers
-
-
-_FN = "marching_cubes"
 
 
 # --------------------------------------------------------------------------- #
@@ -300,13 +298,7 @@ def _run_numba(vol: torch.Tensor, level: float, greater: bool, sample0: torch.Te
 
 def _run_pytorch3d(vol: torch.Tensor, level: float, greater: bool, sample0: torch.Tensor,
                    step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    try:
-        from pytorch3d.ops.marching_cubes import marching_cubes as p3d_mc  # type: ignore[import-not-found]
-    except Exception as exc:  # ImportError, or a broken compiled extension
-        raise BackendUnavailableError(
-            f"{_FN}: backend 'pytorch3d' was requested but pytorch3d.ops.marching_cubes cannot be "
-            f"imported ({exc.__class__.__name__}: {exc}); install PyTorch3D or use backend='auto'"
-        ) from exc
+    p3d_mc = require_pytorch3d(_FN, "pytorch3d.ops.marching_cubes").marching_cubes
     v = vol.detach().float()  # its extension takes float32 only
     # PyTorch3D: value < isolevel is inside; flip occupancy-like volumes to match
     src, iso = (-v, -level) if greater else (v, level)
@@ -352,7 +344,8 @@ def marching_cubes(
             ``"pytorch3d"``.
         workers: threads of the numba backend, scipy's convention: 1
             (default) runs in the calling thread, ``n > 1`` shares the
-            z-slices among ``n`` threads, -1 uses ``numba.get_num_threads()``.
+            z-slices among ``n`` threads, -1 uses the thread budget
+            (:func:`geomgen.backend.thread_budget`: ``torch.get_num_threads()``).
             Volumes under 2^18 samples always use one thread.  Other
             backends ignore it.
 
@@ -371,17 +364,11 @@ def marching_cubes(
         BackendUnavailableError: ``backend="numba"`` on a non-CPU tensor;
             ``backend="pytorch3d"`` without PyTorch3D.
     """
-    V.check_choice(backend, "backend", MC_BACKENDS, fn=_FN)
+    check_backend(_FN, backend)
     grids, kind, level, sample0, step = _parse(volume, level, kind, spacing, origin)
     n_threads = _resolve_workers(workers, int(grids[0].numel()) if len(grids) else 0, _FN)
     greater = kind == "occupancy"
-    cpu = grids.device.type == "cpu"
-    if backend == "numba" and not cpu:
-        raise BackendUnavailableError(
-            f"{_FN}: backend 'numba' runs on CPU tensors only, got a volume on {grids.device}; "
-            "use backend='auto' or 'torch'"
-        )
-    use = backend if backend != "auto" else ("numba" if cpu else "torch")
+    use = resolve_backend(_FN, backend, device=grids.device)
     if use != "numba":  # the numba kernel checks finiteness in its first pass
         V.check_finite(grids, "volume", fn=_FN)
     differentiable = torch.is_grad_enabled() and (

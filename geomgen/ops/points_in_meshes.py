@@ -35,8 +35,9 @@ Both bin the triangles of every (mesh, axis) in a uniform 2D grid over the
 mesh's projected bounding box and test a point only against the triangles of
 its cell; they use the same float64 arithmetic and return identical labels.
 The numba path runs in parallel (``torch.get_num_threads()`` threads, see
-:mod:`geomgen.kernels._threads`); in a process forked after numba's thread
-pool started (a DataLoader worker) the torch path runs instead.
+:func:`geomgen.backend.kernel_threads`); in a process forked after numba's
+thread pool started (a DataLoader worker) the torch path runs instead
+(:func:`geomgen.backend.resolve_backend`).
 
 Cost (numba): about 40 ms for 100k points against the 52k-face armadillo on
 one core of the 2-core development machine, of which about 12 ms build the
@@ -53,12 +54,15 @@ from typing import Any
 import torch
 
 from geomgen import checks as V
+from geomgen.backend import OP_BACKENDS, check_backend, kernel_threads, resolve_backend
 from geomgen.ops.voxelize import _candidates, _ray_crossing_torch
 
 __all__ = ["points_in_meshes", "POINTS_IN_MESHES_BACKENDS"]
 
-#: Accepted values of ``points_in_meshes(..., backend=...)``.
-POINTS_IN_MESHES_BACKENDS = ("auto", "torch", "numba")
+_FN = "points_in_meshes"
+
+#: Accepted values of ``points_in_meshes(..., backend=...)`` (from :data:`geomgen.backend.OP_BACKENDS`).
+POINTS_IN_MESHES_BACKENDS = OP_BACKENDS[_FN].names
 
 _MESH_METHODS = ("verts_packed", "faces_packed", "num_faces_per_mesh")
 #: Grid cells per face and sliver cap of the torch path (as the kernel's).
@@ -101,8 +105,8 @@ def points_in_meshes(
         InvalidInputError: ``meshes`` is not a Meshes batch, has NaN/Inf
             vertices or face indices out of range (batches built with
             ``validate=False``); ``points`` has the wrong type, shape, dtype,
-            length or device, or holds NaN/Inf; unknown ``backend``; ``"numba"``
-            with CUDA tensors.
+            length or device, or holds NaN/Inf; unknown ``backend``.
+        BackendUnavailableError: ``backend="numba"`` with CUDA tensors.
     """
     inside, _ = _points_in_meshes(meshes, points, backend, full=False)
     return inside
@@ -113,9 +117,9 @@ def _points_in_meshes(
 ) -> tuple[torch.Tensor | list[torch.Tensor], torch.Tensor | list[torch.Tensor] | None]:
     """:func:`points_in_meshes` plus, with ``full``, the three parities of
     every point (uint8, bit ``a`` = ray towards ``-a``; same layout)."""
-    fn = "points_in_meshes"
+    fn = _FN
     V.check_meshes(meshes, _MESH_METHODS, fn=fn)
-    V.check_choice(backend, "backend", POINTS_IN_MESHES_BACKENDS, fn=fn)
+    check_backend(fn, backend)
     N = len(meshes)
     verts = meshes.verts_packed()
     faces = meshes.faces_packed()
@@ -123,11 +127,8 @@ def _points_in_meshes(
     pts, counts, as_list = _parse_points(points, N, device, fn)
     out_device = pts.device
 
-    if backend == "numba" and device.type != "cpu":
-        raise V.fail("backend", f"'numba' needs CPU meshes and points, got {device}", fn)
-    from geomgen.kernels._threads import forked_after_pool
-
-    use_numba = (backend == "numba" or (backend == "auto" and device.type == "cpu")) and not forked_after_pool()
+    # GNU OpenMP kills a process forked after numba's pool started: such a process takes the torch path
+    use_numba = resolve_backend(fn, backend, device=device) == "numba"
     vk = verts.detach()
     if use_numba:
         from geomgen.kernels.sample_points_numba import all_finite
@@ -150,11 +151,12 @@ def _points_in_meshes(
         if use_numba:
             from geomgen.kernels import points_in_meshes_numba as K
 
-            inside_np, bits_np = K.points_in_meshes(
-                vk.numpy(), faces.contiguous().numpy(), face_mesh.numpy(), N,
-                pts.to(torch.float64).contiguous().numpy(), pmesh.numpy(),
-                threads=torch.get_num_threads(), full=full,
-            )
+            with kernel_threads(pts.shape[0] + faces.shape[0]) as threads:
+                inside_np, bits_np = K.points_in_meshes(
+                    vk.numpy(), faces.contiguous().numpy(), face_mesh.numpy(), N,
+                    pts.to(torch.float64).contiguous().numpy(), pmesh.numpy(),
+                    threads=threads, full=full,
+                )
             inside = torch.from_numpy(inside_np)
             bits = torch.from_numpy(bits_np) if full else None
         else:

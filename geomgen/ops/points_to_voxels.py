@@ -52,6 +52,7 @@ from typing import Any
 import torch
 
 from geomgen import checks as V
+from geomgen.backend import OP_BACKENDS, check_backend, resolve_backend
 from geomgen.ops.voxelize import MAX_VOXELS, _grid_placement, _parse_resolution, _parse_xyz
 from geomgen.structures import Voxels
 
@@ -59,8 +60,8 @@ __all__ = ["points_to_voxels", "POINTS_TO_VOXELS_REDUCTIONS", "POINTS_TO_VOXELS_
 
 #: Accepted values of ``points_to_voxels(..., reduction=...)``.
 POINTS_TO_VOXELS_REDUCTIONS = ("mean", "sum", "max", "count")
-#: Accepted values of ``points_to_voxels(..., backend=...)``.
-POINTS_TO_VOXELS_BACKENDS = ("auto", "torch", "numba")
+#: Accepted values of ``points_to_voxels(..., backend=...)`` (from :data:`geomgen.backend.OP_BACKENDS`).
+POINTS_TO_VOXELS_BACKENDS = OP_BACKENDS["points_to_voxels"].names
 
 
 def _parse_points(points: Any, lengths: Any, fn: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,13 +144,13 @@ def points_to_voxels(
         InvalidInputError: bad shapes or dtypes, NaN/Inf valid points or
             features, lengths out of range, an unknown ``reduction`` or
             ``backend``, an invalid placement combination (see above), an
-            empty cloud with a fitted grid, ``"numba"`` on a non-CPU device or
-            with "max" / non-float32/64 features, more than ``MAX_VOXELS``
-            voxels.
+            empty cloud with a fitted grid, ``"numba"`` with "max" /
+            non-float32/64 features, more than ``MAX_VOXELS`` voxels.
+        BackendUnavailableError: ``backend="numba"`` on a non-CPU device.
     """
     fn = "points_to_voxels"
     V.check_choice(reduction, "reduction", POINTS_TO_VOXELS_REDUCTIONS, fn=fn)
-    V.check_choice(backend, "backend", POINTS_TO_VOXELS_BACKENDS, fn=fn)
+    check_backend(fn, backend)
     pts, lengths = _parse_points(points, lengths, fn)
     N, P, _ = pts.shape
     device = pts.device
@@ -170,15 +171,12 @@ def points_to_voxels(
         V.check_same_device({"points": pts, "features": feats}, fn=fn)
         V.check_finite(feats.detach() if valid is None else feats.detach()[valid], "features", fn=fn)
     kernel_ok = feats is None or (reduction in ("sum", "mean") and feats.dtype in (torch.float32, torch.float64))
-    if backend == "numba":
-        if device.type != "cpu":
-            raise V.fail("backend", f"'numba' needs CPU points, got {device}", fn)
-        if not kernel_ok:
-            raise V.fail(
-                "backend", "'numba' handles occupancy, counts and float32/float64 'sum'/'mean' features; "
-                f"use 'torch' or 'auto' for reduction={reduction!r} with {feats.dtype} features", fn,
-            )
-    use_numba = kernel_ok and (backend == "numba" or (backend == "auto" and device.type == "cpu"))
+    use_numba = resolve_backend(fn, backend, device=device, numba_ok=kernel_ok) == "numba"
+    if backend == "numba" and not use_numba:
+        raise V.fail(
+            "backend", "'numba' handles occupancy, counts and float32/float64 'sum'/'mean' features; "
+            f"use 'torch' or 'auto' for reduction={reduction!r} with {feats.dtype} features", fn,
+        )
     pk = pts.detach()
     if use_numba:
         from geomgen.kernels.points_to_voxels_numba import cloud_bounds

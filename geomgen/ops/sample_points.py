@@ -38,11 +38,14 @@ from typing import Any
 import torch
 
 from geomgen import checks as V
+from geomgen.backend import OP_BACKENDS, check_backend, resolve_backend
 
 __all__ = ["sample_points_from_meshes", "SAMPLE_POINTS_BACKENDS"]
 
-#: Accepted values of ``sample_points_from_meshes(..., backend=...)``.
-SAMPLE_POINTS_BACKENDS = ("auto", "torch", "numba")
+_FN = "sample_points_from_meshes"
+
+#: Accepted values of ``sample_points_from_meshes(..., backend=...)`` (from :data:`geomgen.backend.OP_BACKENDS`).
+SAMPLE_POINTS_BACKENDS = OP_BACKENDS[_FN].names
 
 _NUMBA_DTYPES = (torch.float32, torch.float64)
 
@@ -99,14 +102,15 @@ def sample_points_from_meshes(
             (``N == 0``); a mesh has no faces or zero total area (the message
             gives its index); a vertex is NaN/Inf; ``num_samples < 1``;
             ``return_textures=True``; a generator on another device; an
-            unknown ``backend`` or ``"numba"`` for non-CPU meshes.
+            unknown ``backend`` or ``"numba"`` with float16/bfloat16 vertices.
+        BackendUnavailableError: ``backend="numba"`` for non-CPU meshes.
     """
-    fn = "sample_points_from_meshes"
+    fn = _FN
     V.check_meshes(meshes, _MESH_METHODS, fn=fn)
     S = V.check_int(num_samples, "num_samples", min_value=1, fn=fn)
     V.check_bool(return_normals, "return_normals", fn=fn)
     V.check_bool(return_textures, "return_textures", fn=fn)
-    V.check_choice(backend, "backend", SAMPLE_POINTS_BACKENDS, fn=fn)
+    check_backend(fn, backend)
     if return_textures:
         raise V.fail("return_textures", "is not supported: geomgen does not sample textures", fn)
 
@@ -137,14 +141,9 @@ def sample_points_from_meshes(
             "meshes", f"contains mesh {i}, which has no faces; cannot sample points from it", fn
         )
     F = faces.shape[0]
-    use_numba = backend == "numba" or (
-        backend == "auto" and device.type == "cpu" and verts.dtype in _NUMBA_DTYPES
-    )
-    if backend == "numba":
-        if device.type != "cpu":
-            raise V.fail("backend", f"'numba' needs CPU tensors, got meshes on {device}", fn)
-        if verts.dtype not in _NUMBA_DTYPES:
-            raise V.fail("backend", f"'numba' needs float32/float64 vertices, got {verts.dtype}", fn)
+    use_numba = resolve_backend(fn, backend, device=device, numba_ok=verts.dtype in _NUMBA_DTYPES) == "numba"
+    if backend == "numba" and not use_numba:
+        raise V.fail("backend", f"'numba' needs float32/float64 vertices, got {verts.dtype}", fn)
     if use_numba:
         from geomgen.kernels.sample_points_numba import all_finite
 

@@ -64,12 +64,13 @@ from typing import Any
 import torch
 
 from geomgen import checks as V
+from geomgen.backend import OP_BACKENDS, check_backend, kernel_threads, resolve_backend
 from geomgen.structures import Voxels
 
 __all__ = ["voxelize", "VOXELIZE_BACKENDS", "VOXELIZE_MODES"]
 
 #: Accepted values of ``voxelize(..., backend=...)``.
-VOXELIZE_BACKENDS = ("auto", "torch", "numba")
+VOXELIZE_BACKENDS = OP_BACKENDS["voxelize"].names
 #: Accepted values of ``voxelize(..., mode=...)``.
 VOXELIZE_MODES = ("surface", "solid")
 
@@ -487,11 +488,12 @@ def voxelize(
             ``padding`` with ``bounds``, a mesh whose box has zero extent on
             all axes with ``resolution``, more than ``MAX_VOXELS`` voxels, an
             unknown ``mode`` or ``backend``.
+        BackendUnavailableError: ``backend="numba"`` with CUDA meshes.
     """
     fn = "voxelize"
     V.check_meshes(meshes, _MESH_METHODS, fn=fn)
     V.check_choice(mode, "mode", VOXELIZE_MODES, fn=fn)
-    V.check_choice(backend, "backend", VOXELIZE_BACKENDS, fn=fn)
+    check_backend(fn, backend)
     N = len(meshes)
     if N == 0:
         raise V.fail("meshes", "must contain at least one mesh, got an empty batch", fn)
@@ -502,13 +504,9 @@ def voxelize(
     empty = (num_faces == 0).nonzero().flatten()
     if empty.numel():
         raise V.fail("meshes", f"contains mesh {int(empty[0])}, which has no faces; cannot voxelize it", fn)
-    if backend == "numba" and device.type != "cpu":
-        raise V.fail("backend", f"'numba' needs CPU meshes, got meshes on {device}", fn)
     # GNU OpenMP kills a process forked after numba's pool started (a DataLoader
     # worker) on its first parallel region: such a process takes the torch path.
-    from geomgen.kernels._threads import forked_after_pool
-
-    use_numba = (backend == "numba" or (backend == "auto" and device.type == "cpu")) and not forked_after_pool()
+    use_numba = resolve_backend(fn, backend, device=device) == "numba"
     vk = verts.detach()
     if use_numba:  # one kernel signature: float64 vertices, float32 grid
         from geomgen.kernels.sample_points_numba import all_finite
@@ -576,21 +574,14 @@ def _voxelize_numba(
         verts.contiguous().numpy(), faces.contiguous().numpy(), face_mesh.contiguous().numpy(),
         origin.numpy(), vs.numpy(),
     )
-    import numba
-
     grid = np.zeros((N, *res), np.float32)  # lazily zeroed pages
     # Small jobs (a few ms) run on one thread: on a busy machine each parallel
-    # region can cost a scheduler tick waiting for a descheduled worker.
-    from geomgen.kernels._threads import start_pool
-
-    start_pool()  # passive OpenMP waiting, so numba's idle threads do not spin against torch's
-    threads = numba.get_num_threads()
-    if grid.size <= _SERIAL_VOXELS and faces.shape[0] <= _SERIAL_FACES:
-        numba.set_num_threads(1)
-    try:
+    # region can cost a scheduler tick waiting for a descheduled worker.  The
+    # kernels only exist in parallel form, so one thread is set in numba's pool
+    # (pool=True) for the call and numba's setting is restored after it.
+    small = grid.size <= _SERIAL_VOXELS and faces.shape[0] <= _SERIAL_FACES
+    with kernel_threads(0 if small else grid.size + faces.shape[0], min_work=1, pool=True):
         K.surface_grid(*args, grid)
         if mode == "solid":
             K.solid_fill(*args, grid)
-    finally:
-        numba.set_num_threads(threads)
     return torch.from_numpy(grid).to(dtype)

@@ -34,7 +34,8 @@ the attributes, not to vertex positions.
 
 Backends: ``"numba"`` (CPU kernels, :mod:`geomgen.kernels.rasterize_numba`),
 ``"torch"`` (vectorised over face/pixel candidates, any device; the
-reference) and ``"auto"`` (numba for CPU meshes, torch otherwise).  Both use
+reference) and ``"auto"`` (numba for CPU meshes, torch otherwise), chosen by
+:func:`geomgen.backend.resolve_backend`.  Both use
 the same float64 arithmetic operation by operation and return identical
 fragments.
 """
@@ -47,12 +48,15 @@ from typing import Any, NamedTuple
 import torch
 
 from geomgen import checks as V
+from geomgen.backend import OP_BACKENDS, check_backend, kernel_threads, resolve_backend
 from geomgen.render.cameras import PerspectiveCameras
 
 __all__ = ["Fragments", "rasterize_meshes", "RASTERIZE_BACKENDS"]
 
-#: Accepted values of ``rasterize_meshes(..., backend=...)``.
-RASTERIZE_BACKENDS = ("auto", "numba", "torch")
+_FN = "rasterize_meshes"
+
+#: Accepted values of ``rasterize_meshes(..., backend=...)`` (from :data:`geomgen.backend.OP_BACKENDS`).
+RASTERIZE_BACKENDS = OP_BACKENDS[_FN].names
 
 #: (face, pixel) candidates evaluated per block by the torch path.
 _TORCH_CHUNK = 1 << 19
@@ -94,7 +98,7 @@ def _prepare(meshes: Any, cameras: Any, znear: Any, zfar: Any, cull_backfaces: A
     V.check_meshes(meshes, _MESH_METHODS, fn=fn)
     if not isinstance(cameras, PerspectiveCameras):
         raise V.fail("cameras", f"must be a geomgen.render.PerspectiveCameras, got {type(cameras).__name__}", fn)
-    V.check_choice(backend, "backend", RASTERIZE_BACKENDS, fn=fn)
+    check_backend(fn, backend)
     V.check_bool(cull_backfaces, "cull_backfaces", fn=fn)
     zn = V.check_float(znear, "znear", positive=True, fn=fn)
     if isinstance(zfar, bool) or not isinstance(zfar, (int, float)) or zfar != zfar:
@@ -112,8 +116,7 @@ def _prepare(meshes: Any, cameras: Any, znear: Any, zfar: Any, cull_backfaces: A
     device = verts.device
     if cameras.device != device:
         raise V.fail("cameras", f"must be on the meshes' device {device}, got {cameras.device}", fn)
-    if backend == "numba" and device.type != "cpu":
-        raise V.fail("backend", f"'numba' needs CPU meshes and cameras, got {device}", fn)
+    use = resolve_backend(fn, backend, device=device)
     faces = meshes.faces_packed()
     vk = verts.detach()
     if vk.numel() and not bool(torch.isfinite(vk).all()):
@@ -139,7 +142,7 @@ def _prepare(meshes: Any, cameras: Any, znear: Any, zfar: Any, cull_backfaces: A
         nfaces=meshes.num_faces_per_mesh().to(torch.int64),
         img_mesh=torch.arange(B, device=device) // (B // M),
         cam=cam, intr=intr, H=cameras.image_size[0], W=cameras.image_size[1],
-        znear=zn, zfar=zf, cull=bool(cull_backfaces), dtype=dtype, device=device,
+        znear=zn, zfar=zf, cull=bool(cull_backfaces), dtype=dtype, device=device, use=use,
     )
 
 
@@ -182,18 +185,22 @@ def rasterize_meshes(
             batch, ``B`` not a positive multiple of ``M``, mismatched devices,
             NaN/Inf vertices, out-of-range face indices (batches built with
             ``validate=False``), ``znear <= 0`` or ``zfar <= znear``, an
-            unknown backend, ``"numba"`` with CUDA tensors.
+            unknown backend.
+        BackendUnavailableError: ``backend="numba"`` with CUDA tensors.
     """
-    fn = "rasterize_meshes"
+    fn = _FN
     a = _prepare(meshes, cameras, znear, zfar, cull_backfaces, backend, fn)
-    if backend == "numba" or (backend == "auto" and a["device"].type == "cpu"):
+    if a["use"] == "numba":
         from geomgen.kernels import rasterize_numba as K
 
-        p2f, zb, bary = K.rasterize(
-            a["verts"].numpy(), a["faces"].numpy(), a["vfirst"].numpy(), a["nverts"].numpy(),
-            a["ffirst"].numpy(), a["nfaces"].numpy(), a["img_mesh"].numpy(), a["cam"].numpy(),
-            a["intr"].numpy(), a["H"], a["W"], a["znear"], a["zfar"], a["cull"], torch.get_num_threads(),
-        )
+        img_mesh, nfaces = a["img_mesh"].numpy(), a["nfaces"].numpy()
+        work = int(nfaces[img_mesh].sum()) + img_mesh.shape[0] * a["H"] * a["W"]  # faces drawn + pixels
+        with kernel_threads(work) as threads:
+            p2f, zb, bary = K.rasterize(
+                a["verts"].numpy(), a["faces"].numpy(), a["vfirst"].numpy(), a["nverts"].numpy(),
+                a["ffirst"].numpy(), nfaces, img_mesh, a["cam"].numpy(),
+                a["intr"].numpy(), a["H"], a["W"], a["znear"], a["zfar"], a["cull"], threads,
+            )
         p2f_t, zb_t, bary_t = torch.from_numpy(p2f), torch.from_numpy(zb), torch.from_numpy(bary)
     else:
         with torch.no_grad():
