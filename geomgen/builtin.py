@@ -108,6 +108,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("info", "print statistics of mesh or point-cloud files"),
     ("compare", "compare two shapes with the installed metrics"),
     ("convert", "convert a mesh or point cloud between file formats"),
+    ("models", "list installed models, or show a model's config schema (keys, types, defaults, bounds)"),
     ("data", "list, inspect, build and preview datasets (contact sheet PNG)"),
     ("train", "train a representation (voxel, mesh, ...) or a generator (vae, gan, ...) on a dataset"),
     ("eval", "evaluate single-view models (Mesh R-CNN protocol, beside the mean-shape baseline) or generators "

@@ -284,7 +284,7 @@ def test_version_help_and_plugins_import_no_torch(argv):
     assert out.returncode == 0, out.stderr
     assert "HEAVY [] CODE 0" in out.stdout, out.stdout + out.stderr
     if argv == ["--help"]:
-        for name in ("plugins", "info", "compare", "convert", "data", "train", "eval", "sample", "predict",
+        for name in ("plugins", "info", "compare", "convert", "models", "data", "train", "eval", "sample", "predict",
                      "view", "render"):
             assert f"    {name} " in out.stdout, name
 
@@ -345,3 +345,33 @@ def test_command_spec_takes_callables_or_a_module():
         CommandSpec(name="x", help="h", module="not a module")
     with pytest.raises(TypeError, match="no callable 'configure'"):
         CommandSpec(name="x", help="h", module="geomgen.errors").load()
+
+
+def test_models_lists_every_model_and_its_config_schema(capsys):
+    code, out, _ = run(capsys, "models")
+    assert code == 0
+    for name in geomgen.list_models():
+        assert f"\n{name} " in "\n" + out, name
+    code, out, _ = run(capsys, "models", "voxel")
+    assert code == 0 and "geomgen_voxel.config.VoxelConfig" in out
+    assert "code_dim" in out and "an integer >= 1" in out and "128" in out
+    code, out, _ = run(capsys, "models", "--kind", "generator", "--json")
+    records = json.loads(out)
+    assert code == 0 and {r["name"] for r in records} == set(geomgen.list_models(kind="generator"))
+    for r in records:  # the schema is the config class's own, defaults included
+        assert {p["name"]: p["default"] for p in r["schema"]} == geomgen.get_model_config(r["name"]).defaults()
+
+
+def test_models_unknown_name_is_a_clean_error(capsys):
+    code, _, err = run(capsys, "models", "voxl")
+    assert code == 1 and "'voxel'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("setting, fragment", [("code_dim=0", "'code_dim' must be an integer >= 1, got 0"),
+                                               ("cod_dim=3", "did you mean 'code_dim'"),
+                                               ("code_dim", "expected KEY=VALUE")])
+def test_train_set_is_checked_against_the_model_config(capsys, tmp_path, setting, fragment):
+    code, _, err = run(capsys, "train", "voxel", "--set", setting, "--max-steps", "1", "--warmup-steps", "0",
+                       "--out-dir", str(tmp_path / "run"))
+    assert code == 1 and fragment in err, err
+    assert not (tmp_path / "run").exists()

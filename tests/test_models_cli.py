@@ -50,7 +50,8 @@ def images(root, tmp_path_factory):
 
 def test_train_writes_model_metrics_and_plot(dummy, root, tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(["train", "dummy-sphere", "--data-config", _data_config(root), "--model-config", '{"radius": 0.2}',
+    code = main(["train", "dummy-sphere", "--data-config", _data_config(root), "--model-config", '{"radius": 0.1}',
+                 "--set", "radius=0.2",
                  "--max-steps", "4", "--batch-size", "3", "--lr", "0.05", "--early-stopping-metric", "none",
                  "--no-progress", "--out-dir", str(out), "--log-every", "1"])
     text = capsys.readouterr().out

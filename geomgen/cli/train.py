@@ -15,7 +15,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from geomgen.cli._args import data_config, is_generator, json_arg, manifest, route_dataset_options
+from geomgen.cli._args import data_config, is_generator, json_arg, manifest, parse_sets, route_dataset_options
 
 __all__ = ["configure", "run", "recipe"]
 
@@ -47,7 +47,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="dataset options as JSON, e.g. '{\"per_category\": {\"train\": 100}}' "
                              "(default: the shipped weights' dataset config)")
     parser.add_argument("--model-config", metavar="JSON", default=None,
-                        help="model build options as JSON (default: the representation's default_config)")
+                        help="model build options as JSON (default: the model's config defaults; "
+                             "'geomgen models NAME' lists the keys)")
+    parser.add_argument("--set", dest="model_set", action="append", default=None, metavar="KEY=VALUE",
+                        help="one model config key, repeatable, over --model-config; JSON values "
+                             "(e.g. code_dim=64, decoder_channels='[32,16,8]'); checked against the model's config")
     defaults = TrainConfig(max_steps=2000, val_every=250, early_stopping_metric="F1@0.3",
                            early_stopping_mode="max")
     actions = TrainConfig.add_arguments(parser, defaults)
@@ -100,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         train = training.train_representation
     dataset_config = route_dataset_options(args.dataset, data_config(args.dataset, args.data_config))
-    result = train(args.name, config, model_config=json_arg(args.model_config, "--model-config"),
+    model_config = {**json_arg(args.model_config, "--model-config"), **dict(parse_sets(args.model_set))}
+    result = train(args.name, config, model_config=model_config,
                    dataset=args.dataset, dataset_config=dataset_config)
     if result.model_path is None:  # not the main process under torchrun
         return 0
