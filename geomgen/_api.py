@@ -77,7 +77,7 @@ def _model_spec(name: str) -> Any:
 
 def get_model_builder(name: str) -> Callable[..., Any]:
     """The callable that builds model ``name`` (``build(**config) -> nn.Module``)."""
-    return _model_spec(name).build
+    return _model_spec(name).load_build()
 
 
 def get_model_spec(name: str) -> Any:
@@ -136,13 +136,14 @@ def get_model(name: str, **config: Any) -> Any:
     """
     spec = _model_spec(name)
     config_class = getattr(spec, "config", None)
+    build = spec.load_build()
     if config_class is not None:
         kwargs = config_class.from_dict({**spec.default_config, **config}, name=name).to_dict()
     else:
-        kwargs = _bind_config(f"model {name!r}", spec.build, dict(spec.default_config), config)
+        kwargs = _bind_config(f"model {name!r}", build, dict(spec.default_config), config)
     import torch
 
-    model = spec.build(**kwargs)
+    model = build(**kwargs)
     if not isinstance(model, torch.nn.Module):
         plugin = get_plugin_manager().provider(spec.kind, name)
         raise PluginError(f"model {name!r} from plugin {plugin.describe()} built a "

@@ -194,19 +194,12 @@ def geomgen_register_datasets(register: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- representations
-def _build_mean_shape(**config: Any) -> Any:
-    """The mean-shape baseline (:class:`geomgen.models.baseline.MeanShape`, keyword arguments:
-    :class:`geomgen.config.MeanShapeConfig` keys); fit it before use."""
-    from geomgen.models.baseline import MeanShape
-
-    return MeanShape(**config)
-
-
 @hookimpl
 def geomgen_register_representations(register: Any) -> None:
     from geomgen.config import MeanShapeConfig
 
-    register(RepresentationSpec(name="mean-shape", build=_build_mean_shape, output="mesh", tags=("baseline",),
+    register(RepresentationSpec(name="mean-shape", build="geomgen.models.baseline:MeanShape", output="mesh",
+                                tags=("baseline",),
                                 description="baseline: the thresholded mean training occupancy, the same mesh "
                                             "for every image (ignores the image; fit() it first)",
                                 config=MeanShapeConfig))

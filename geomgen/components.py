@@ -45,6 +45,33 @@ def _check_callable(kind: str, name: str, attr: str, value: object) -> None:
         raise TypeError(f"{kind} {name!r}: {attr} must be callable, got {type(value).__name__}")
 
 
+#: ``"package.module:attribute"``, for a builder named lazily
+_TARGET_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+def _check_build(kind: str, name: str, build: object) -> None:
+    if isinstance(build, str):
+        if not _TARGET_RE.match(build):
+            raise TypeError(f"{kind} {name!r}: build must be callable or 'package.module:attribute', got {build!r}")
+        return
+    _check_callable(kind, name, "build", build)
+
+
+def _load_build(spec: RepresentationSpec | GeneratorSpec) -> Callable[..., Any]:
+    """``spec.build``, imported first when it names ``"package.module:attribute"``."""
+    if not isinstance(spec.build, str):
+        return spec.build
+    import importlib
+
+    module, _, attr = spec.build.partition(":")
+    target: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    if not callable(target):
+        raise TypeError(f"{spec.kind} {spec.name!r}: {spec.build} is not callable")
+    return target
+
+
 def _apply_config(spec: RepresentationSpec | GeneratorSpec) -> None:
     """Check ``spec.config`` and derive ``spec.default_config`` from it (``default_config``
     given as well: validated by the config class and completed with its defaults)."""
@@ -65,7 +92,9 @@ class RepresentationSpec:
     Attributes:
         name: registry name, e.g. ``"voxel"``; ``geomgen.get_model(name)`` builds it.
         build: ``build(**config) -> torch.nn.Module``; receives ``default_config``
-            updated with the user's keyword arguments.
+            updated with the user's keyword arguments.  Or a string
+            ``"package.module:Class"`` naming it, imported only when a model is
+            built (so registering costs no torch import).
         output: the geometry the model predicts: ``"mesh"``, ``"voxels"``,
             ``"pointcloud"``, ``"depth"`` or ``"implicit"``.
         description: one line shown by ``geomgen plugins`` and ``list_models``.
@@ -82,7 +111,7 @@ class RepresentationSpec:
     """
 
     name: str
-    build: Callable[..., Any]
+    build: Callable[..., Any] | str
     output: Literal["mesh", "voxels", "pointcloud", "depth", "implicit"] = "mesh"
     description: str = ""
     default_config: Mapping[str, Any] = field(default_factory=dict)
@@ -93,8 +122,12 @@ class RepresentationSpec:
 
     def __post_init__(self) -> None:
         _check_name(self.kind, self.name)
-        _check_callable(self.kind, self.name, "build", self.build)
+        _check_build(self.kind, self.name, self.build)
         _apply_config(self)
+
+    def load_build(self) -> Callable[..., Any]:
+        """The builder: ``build`` itself, or the callable its ``"package.module:attribute"`` names."""
+        return _load_build(self)
 
 
 @dataclass(frozen=True)
@@ -103,7 +136,8 @@ class GeneratorSpec:
 
     Attributes:
         name: registry name, e.g. ``"vae"``; ``geomgen.get_model(name)`` builds it.
-        build: ``build(**config) -> torch.nn.Module``.
+        build: ``build(**config) -> torch.nn.Module``, or ``"package.module:Class"``
+            naming it (imported when a model is built, as for :class:`RepresentationSpec`).
         output: the geometry it samples: ``"voxels"``, ``"pointcloud"`` or ``"mesh"``.
         description: one line for listings.
         default_config: keyword arguments ``build`` is called with by default
@@ -117,7 +151,7 @@ class GeneratorSpec:
     """
 
     name: str
-    build: Callable[..., Any]
+    build: Callable[..., Any] | str
     output: Literal["mesh", "voxels", "pointcloud"] = "voxels"
     description: str = ""
     default_config: Mapping[str, Any] = field(default_factory=dict)
@@ -128,8 +162,12 @@ class GeneratorSpec:
 
     def __post_init__(self) -> None:
         _check_name(self.kind, self.name)
-        _check_callable(self.kind, self.name, "build", self.build)
+        _check_build(self.kind, self.name, self.build)
         _apply_config(self)
+
+    def load_build(self) -> Callable[..., Any]:
+        """The builder: ``build`` itself, or the callable its ``"package.module:attribute"`` names."""
+        return _load_build(self)
 
 
 @dataclass(frozen=True)

@@ -410,6 +410,27 @@ def test_records_validate_names_and_callables():
         CommandSpec(name="x", help="h", configure=print, run=None)  # type: ignore[arg-type]
 
 
+def test_model_builders_can_be_named_lazily(monkeypatch):
+    """``build="package.module:Class"`` is imported on the first build, not when registering."""
+    import sys
+
+    from geomgen.components import GeneratorSpec
+
+    spec = RepresentationSpec(name="lazy", build="collections:OrderedDict")
+    assert spec.build == "collections:OrderedDict" and spec.load_build() is __import__("collections").OrderedDict
+    monkeypatch.delitem(sys.modules, "geomgen_voxel.model", raising=False)
+    gen = GeneratorSpec(name="lazy-gen", build="geomgen_voxel.model:VoxelPredictor")
+    assert "geomgen_voxel.model" not in sys.modules
+    assert gen.load_build().__name__ == "VoxelPredictor" and "geomgen_voxel.model" in sys.modules
+    for bad in ("no_colon", "a.b:", ":Cls", "a b:C", "a:1x"):
+        with pytest.raises(TypeError, match="package.module:attribute"):
+            RepresentationSpec(name="x", build=bad)
+    with pytest.raises(ModuleNotFoundError):
+        RepresentationSpec(name="x", build="no_such_module_xyz:Cls").load_build()
+    with pytest.raises(TypeError, match="not callable"):
+        RepresentationSpec(name="x", build="math:pi").load_build()
+
+
 def test_every_hook_is_typed_documented_and_versioned():
     specs = {n: f for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("geomgen_")}
     assert set(specs) == set(hookspecs.REGISTER_HOOKS)

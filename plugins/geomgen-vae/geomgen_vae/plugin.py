@@ -5,8 +5,8 @@
 * ``vae-points`` - :class:`geomgen_vae.points.PointVAE`: PointNet encoder, MLP
   decoder, chamfer reconstruction loss; no likelihood.
 
-Importing this module is cheap: the configs import no torch, and the model code loads in
-:func:`build_model` / :func:`build_points_model`.
+Importing this module is cheap: the configs import no torch, and the model classes are named by
+strings (``build="package.module:Class"``), imported only when a model is built.
 """
 
 from __future__ import annotations
@@ -17,32 +17,18 @@ import geomgen
 from geomgen.components import GeneratorSpec
 from geomgen_vae.config import PointVAEConfig, VoxelVAEConfig
 
-__all__ = ["build_model", "build_points_model", "geomgen_register_generators"]
-
-
-def build_model(**config: Any) -> Any:
-    """Build a :class:`geomgen_vae.voxel.VoxelVAE` (keyword arguments: :class:`VoxelVAEConfig` keys)."""
-    from geomgen_vae.voxel import VoxelVAE
-
-    return VoxelVAE(**config)
-
-
-def build_points_model(**config: Any) -> Any:
-    """Build a :class:`geomgen_vae.points.PointVAE` (keyword arguments: :class:`PointVAEConfig` keys)."""
-    from geomgen_vae.points import PointVAE
-
-    return PointVAE(**config)
+__all__ = ["geomgen_register_generators"]
 
 
 @geomgen.hookimpl
 def geomgen_register_generators(register: Any) -> None:
     register(GeneratorSpec(
-        name="vae", build=build_model, output="voxels", config=VoxelVAEConfig,
+        name="vae", build="geomgen_vae.voxel:VoxelVAE", output="voxels", config=VoxelVAEConfig,
         description="voxel VAE: 3-D conv encoder -> q(z|x) = N(mu, sigma^2) -> 3-D up-conv decoder -> Bernoulli "
                     "occupancy logits; loss = BCE + beta KL per voxel; ELBO and IWAE log-likelihood estimates; "
                     "latent interpolation; optional class conditioning"))
     register(GeneratorSpec(
-        name="vae-points", build=build_points_model, output="pointcloud", config=PointVAEConfig,
+        name="vae-points", build="geomgen_vae.points:PointVAE", output="pointcloud", config=PointVAEConfig,
         description="point-cloud VAE: PointNet encoder (max pool) -> q(z|x) -> MLP decoder -> (P, 3) points in "
                     "[-0.5, 0.5]^3; loss = chamfer (squared) + beta KL; latent interpolation; optional class "
                     "conditioning; no likelihood (chamfer is not a density)"))
