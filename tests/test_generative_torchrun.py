@@ -10,7 +10,7 @@ import csv
 import pytest
 import torch
 
-from geomgen.models import load_model
+from geomgen.weights import load_model
 from geomgen.train.checkpoint import load_checkpoint
 
 from _torchrun import train_then_resume

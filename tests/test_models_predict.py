@@ -12,7 +12,7 @@ import geomgen
 from geomgen.errors import FileFormatError, InvalidInputError, MeshFileNotFoundError, UnknownComponentError
 from geomgen.models import save_model
 from geomgen.models.predict import clear_cache, load_images
-from geomgen.models.pretrained import PretrainedNotFoundError, manifest_path, write_manifest_entry
+from geomgen.weights import PretrainedNotFoundError, manifest_path, write_manifest_entry
 from geomgen.structures import Meshes
 
 

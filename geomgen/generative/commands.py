@@ -36,7 +36,7 @@ def load_generator(name: str | None = None, weights: str | Path | None = None,
     Raises:
         UnknownComponentError: ``name`` is not an installed generator (with suggestions).
         InvalidInputError: the weights are another model; neither argument given.
-        geomgen.models.PretrainedNotFoundError: no shipped weights for ``name``.
+        geomgen.weights.PretrainedNotFoundError: no shipped weights for ``name``.
     """
     import geomgen
     from geomgen.generative.base import ShapeGenerator
@@ -44,7 +44,7 @@ def load_generator(name: str | None = None, weights: str | Path | None = None,
     dev = torch.device(device) if device is not None else torch.device("cpu")
     if weights is not None:
         from geomgen.errors import MeshFileNotFoundError
-        from geomgen.models.training import load_model
+        from geomgen.weights import load_model
         from geomgen.train.checkpoint import load_checkpoint
 
         path = Path(weights).expanduser()
@@ -68,7 +68,7 @@ def load_generator(name: str | None = None, weights: str | Path | None = None,
                 else ""
             raise UnknownComponentError(f"no generator named {name!r}{what}.{hint} Available: "
                                         f"{', '.join(generators) or 'none'}")
-        from geomgen.models.pretrained import load_pretrained
+        from geomgen.weights import load_pretrained
 
         model = load_pretrained(name, device=dev)
     if not isinstance(model, ShapeGenerator):

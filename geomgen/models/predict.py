@@ -74,8 +74,8 @@ def resolve_named_model(representation: str | None = "mesh", weights: Any = None
             raise InvalidInputError(f"predict: argument 'weights' must be a path to a model file, got "
                                     f"{type(weights).__name__}")
         from geomgen.errors import MeshFileNotFoundError
-        from geomgen.models.training import load_model
         from geomgen.train.checkpoint import load_checkpoint
+        from geomgen.weights import load_model
 
         path = Path(weights).expanduser()
         if not path.is_file():
@@ -103,7 +103,7 @@ def resolve_named_model(representation: str | None = "mesh", weights: Any = None
                                     f"{', '.join(available) or 'none'}")
     key = ("pretrained", representation, str(dev))
     if key not in _CACHE:
-        from geomgen.models.pretrained import load_pretrained
+        from geomgen.weights import load_pretrained
 
         _remember(key, load_pretrained(representation, device=dev))
     return representation, _CACHE[key]
@@ -193,7 +193,7 @@ def predict(image: Any, representation: str | None = "mesh", *, weights: Any = N
         representation: registry name (``geomgen.list_models(kind="representation")``),
             e.g. ``"mesh"``, ``"voxel"``, ``"pointcloud"``, ``"depth"``, ``"implicit"``;
             None accepts whatever ``weights`` holds.
-        weights: path of a model file (:func:`geomgen.models.save_model`, e.g. the
+        weights: path of a model file (:func:`geomgen.weights.save_model`, e.g. the
             ``model.pt`` of ``geomgen train``) instead of the shipped weights.
         model: an already built :class:`~geomgen.models.ShapePredictor` to use as is.
         K: ``(3, 3)`` or ``(N, 3, 3)`` pixel intrinsics of the **original** images

@@ -11,7 +11,7 @@ import geomgen
 from geomgen.data import collate_samples
 from geomgen.generative import GenerativeTask
 from geomgen.metrics import generative_metrics
-from geomgen.models.training import load_model, save_model
+from geomgen.weights import load_model, save_model
 from geomgen.testing.generative import ToyShapes, check_generator, toy_batch
 from geomgen.train import Trainer, TrainConfig
 
