@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError, UnknownComponentError
 
 __all__ = ["predict", "load_images", "resolve_model", "resolve_named_model", "clear_cache"]
@@ -166,13 +167,7 @@ def _scaled_K(K: Any, sizes: list[tuple[int, int]], size: int) -> torch.Tensor:
     except (TypeError, ValueError, RuntimeError):
         raise InvalidInputError(f"predict: argument 'K' must be (3, 3) or (N, 3, 3) intrinsics, got "
                                 f"{type(K).__name__}") from None
-    n = len(sizes)
-    if K.shape == (3, 3):
-        K = K.expand(n, 3, 3)
-    if tuple(K.shape) != (n, 3, 3):
-        raise InvalidInputError(f"predict: argument 'K' must be (3, 3) or ({n}, 3, 3) intrinsics, got shape "
-                                f"{tuple(K.shape)}")
-    K = K.clone()
+    K = V.check_intrinsics(K, n=len(sizes), fn="predict").clone()
     for i, (h, w) in enumerate(sizes):
         K[i, 0] *= size / w
         K[i, 1] *= size / h
