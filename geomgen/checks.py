@@ -336,7 +336,7 @@ def _batched_matrix(
     device: torch.device | str | None,
     fn: str | None,
 ) -> torch.Tensor:
-    """``(N, size, size)`` finite floating matrices from ``(N, size, size)`` or a shared ``(size, size)``."""
+    """``(N, size, size)`` floating matrices from ``(N, size, size)`` or a shared ``(size, size)`` (values unchecked)."""
     desc = f"(N, {size}, {size}) or ({size}, {size})"
     check_tensor(T, name, ndim=(2, 3), shape_desc=desc, floating=True, device=device, fn=fn)
     if tuple(T.shape[-2:]) != (size, size) or (T.dim() == 3 and n is not None and T.shape[0] != n):
