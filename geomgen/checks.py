@@ -17,6 +17,11 @@ Typical use::
     lengths1 = V.check_lengths(lengths1, "lengths1", batch_size=N, max_len=P1,
                                device=p1.device, fn="knn_points")
 
+Cameras: :func:`check_intrinsics` (pinhole ``K``) and :func:`check_pose`
+(``world_from_camera``) hold the one definition of a valid camera, used by
+:class:`~geomgen.structures.DepthMaps`, :mod:`geomgen.ops.depth`,
+:class:`~geomgen.render.PerspectiveCameras` and the predictors.
+
 Shape patterns: ``shape`` is a tuple whose entries are ints (must match) or
 ``None`` (any size); ``shape_desc`` (e.g. ``"(N, P1, D)"``) is only used in the
 message.
@@ -25,7 +30,7 @@ message.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -42,7 +47,16 @@ __all__ = [
     "check_float",
     "check_choice",
     "check_bool",
+    "check_int_list",
+    "check_meshes",
+    "check_intrinsics",
+    "check_pose",
+    "ROTATION_TOL",
 ]
+
+#: Largest ``|R^T R - I|`` entry :func:`check_pose` accepts with ``rigid=True``
+#: (float32 poses built by composing a few rotations are orthonormal to ~1e-6).
+ROTATION_TOL = 1e-4
 
 
 def _where(name: str, fn: str | None) -> str:
@@ -147,9 +161,32 @@ def check_finite(x: torch.Tensor, name: str, *, fn: str | None = None) -> torch.
     return x
 
 
-def check_same_device(tensors: dict[str, torch.Tensor | None], *, fn: str | None = None) -> None:
-    """Raise if the given (named) tensors are not all on one device; ``None`` values are skipped."""
+def check_same_device(
+    tensors: Mapping[str, torch.Tensor | None],
+    *,
+    device: torch.device | str | None = None,
+    fn: str | None = None,
+) -> None:
+    """Raise unless the named tensors all live on one device.
+
+    Args:
+        tensors: ``{argument name: tensor}``; ``None`` values are skipped.
+            For the items of a list argument use names like ``"faces[1]"``.
+        device: the device they must all be on; default: that of the first
+            tensor given.
+        fn: Name of the public function, prefixed to the message.
+
+    Raises:
+        InvalidInputError: naming the first tensor elsewhere, its device and
+            the one expected.
+    """
     items = [(k, v) for k, v in tensors.items() if v is not None]
+    if device is not None:
+        want = torch.device(device)
+        for k, v in items:
+            if v.device != want:
+                raise fail(k, f"must be on device {want}, got {v.device}", fn)
+        return
     if not items:
         return
     ref_name, ref = items[0]
@@ -283,3 +320,159 @@ def check_meshes(meshes: Any, methods: Sequence[str], *, name: str = "meshes", f
             name, f"must be a geomgen.structures.Meshes batch, got {type(meshes).__name__} "
             f"(missing {', '.join(missing)})", fn,
         )
+
+
+# ---------------------------------------------------------------------------
+# cameras
+# ---------------------------------------------------------------------------
+
+
+def _batched_matrix(
+    T: Any,
+    name: str,
+    size: int,
+    n: int | None,
+    dtype: torch.dtype | None,
+    device: torch.device | str | None,
+    fn: str | None,
+) -> torch.Tensor:
+    """``(N, size, size)`` floating matrices from ``(N, size, size)`` or a shared ``(size, size)`` (values unchecked)."""
+    desc = f"(N, {size}, {size}) or ({size}, {size})"
+    check_tensor(T, name, ndim=(2, 3), shape_desc=desc, floating=True, device=device, fn=fn)
+    if tuple(T.shape[-2:]) != (size, size) or (T.dim() == 3 and n is not None and T.shape[0] != n):
+        want = "N" if n is None else str(n)
+        raise fail(name, f"must have shape ({want}, {size}, {size}) or ({size}, {size}), got {tuple(T.shape)}", fn)
+    if dtype is not None:
+        T = T.to(dtype)
+    if T.dim() == 2:
+        T = T.unsqueeze(0).expand(1 if n is None else n, size, size)
+    return T
+
+
+def _first_bad(bad: torch.Tensor) -> int | None:
+    """Index of the first True of a ``(N,)`` bool tensor, None if there is none."""
+    idx = bad.nonzero()
+    return int(idx[0, 0]) if idx.numel() else None
+
+
+def check_intrinsics(
+    K: Any,
+    name: str = "K",
+    *,
+    n: int | None = None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    fn: str | None = None,
+) -> torch.Tensor:
+    """Check pinhole intrinsics and return them as an ``(N, 3, 3)`` tensor.
+
+    ``K = [[fx, s, cx], [0, fy, cy], [0, 0, 1]]`` in pixels maps a camera-frame
+    point ``(x, y, z)`` (OpenCV: x right, y down, z forward) to
+    ``(fx x / z + s y / z + cx, fy y / z + cy)``; pixel ``(u, v)`` has its
+    centre at ``(u + 0.5, v + 0.5)`` (for an OpenCV-calibrated ``K`` add 0.5 to
+    ``cx`` and ``cy``).  Every matrix must be finite with ``fx > 0``,
+    ``fy > 0``, ``K[1, 0] = 0`` and bottom row ``[0, 0, 1]`` (skew ``s`` is
+    allowed).  A valid batch costs one device synchronisation.
+
+    Args:
+        K: ``(N, 3, 3)`` or ``(3, 3)`` (shared by the batch) floating tensor.
+        name: Argument name used in the error message.
+        n: Batch size ``N``: a ``(3, 3)`` matrix is expanded to ``(n, 3, 3)``
+            and a batched one must have ``n`` matrices.  None: any ``N``
+            (a ``(3, 3)`` matrix becomes ``(1, 3, 3)``).
+        dtype: Cast the result to this dtype.
+        device: Require this device (``K`` is not moved).
+        fn: Name of the public function, prefixed to the message.
+
+    Returns:
+        ``(N, 3, 3)`` intrinsics (an expanded view for a shared matrix).
+
+    Raises:
+        InvalidInputError: not a floating tensor of those shapes, on another
+            device, or a matrix breaking a rule above; a value error names the
+            first offending matrix, e.g. ``argument 'K' is invalid: K[1]: fx
+            (K[0, 0]) must be > 0, got -50``.
+    """
+    K = _batched_matrix(K, name, 3, n, dtype, device, fn)
+    k = K.detach()
+    finite = torch.isfinite(k).all(dim=2).all(dim=1)
+    bottom = torch.tensor([0.0, 0.0, 1.0], dtype=k.dtype, device=k.device)
+    rules = [
+        (~finite, lambda i: f"contains {int((~torch.isfinite(k[i])).sum())} NaN/Inf entries"),
+        (~(k[:, 0, 0] > 0), lambda i: f"fx (K[0, 0]) must be > 0, got {k[i, 0, 0].item():g}"),
+        (~(k[:, 1, 1] > 0), lambda i: f"fy (K[1, 1]) must be > 0, got {k[i, 1, 1].item():g}"),
+        (k[:, 1, 0] != 0, lambda i: f"K[1, 0] must be 0 (upper triangular), got {k[i, 1, 0].item():g}"),
+        ((k[:, 2] != bottom).any(dim=1), lambda i: f"bottom row must be [0, 0, 1], got {k[i, 2].tolist()}"),
+    ]
+    if k.shape[0] and bool(torch.stack([bad for bad, _ in rules]).any()):  # the one sync of a valid batch
+        for bad, what in rules:
+            i = _first_bad(bad)
+            if i is not None:
+                raise fail(name, f"is invalid: {name}[{i}]: {what(i)}", fn)
+    return K
+
+
+def check_pose(
+    T: Any,
+    name: str = "world_from_camera",
+    *,
+    n: int | None = None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    rigid: bool = False,
+    fn: str | None = None,
+) -> torch.Tensor:
+    """Check camera-to-world poses and return them as an ``(N, 4, 4)`` tensor.
+
+    ``world_from_camera = [[R, t], [0, 0, 0, 1]]`` maps camera-frame points to
+    the world, ``p_world = R p_cam + t``: the columns of ``R`` are the camera's
+    x (right), y (down) and z (viewing direction) axes in world coordinates and
+    ``t`` is its centre (OpenCV's ``[R|t]`` is the inverse, camera-from-world).
+    Every matrix must be finite with bottom row ``[0, 0, 0, 1]``; with
+    ``rigid`` its ``R`` must also be a rotation (orthonormal to
+    :data:`ROTATION_TOL`, det +1).
+
+    Args:
+        T: ``(N, 4, 4)`` or ``(4, 4)`` (shared by the batch) floating tensor.
+        name: Argument name used in the error message.
+        n: Batch size ``N``: a ``(4, 4)`` matrix is expanded to ``(n, 4, 4)``
+            and a batched one must have ``n`` matrices.  None: any ``N``
+            (a ``(4, 4)`` matrix becomes ``(1, 4, 4)``).
+        dtype: Cast the result to this dtype.
+        device: Require this device (``T`` is not moved).
+        rigid: Also require ``R`` to be a proper rotation (no scale, shear or
+            reflection).
+        fn: Name of the public function, prefixed to the message.
+
+    Returns:
+        ``(N, 4, 4)`` poses (an expanded view for a shared matrix).
+
+    Raises:
+        InvalidInputError: not a floating tensor of those shapes, on another
+            device, NaN/Inf values, another bottom row, or (``rigid``) a
+            non-rotation ``R``, naming the first offending pose.
+    """
+    T = _batched_matrix(T, name, 4, n, dtype, device, fn)
+    check_finite(T, name, fn=fn)
+    p = T.detach()
+    bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=p.dtype, device=p.device)
+    if not bool((p[:, 3] == bottom).all()):
+        raise fail(name, "must have bottom row [0, 0, 0, 1] (an affine pose)", fn)
+    if rigid:
+        R = p[:, :3, :3].to(torch.float64)
+        eye = torch.eye(3, dtype=torch.float64, device=R.device)
+        err = (R.transpose(1, 2) @ R - eye).abs().amax(dim=(1, 2))
+        i = _first_bad(err > ROTATION_TOL)
+        if i is not None:
+            raise fail(
+                name, f"must be a rigid pose (R orthonormal); pose {i} has |R^T R - I| = "
+                f"{float(err[i]):.3g} > {ROTATION_TOL:g} (scale or shear is not supported)", fn,
+            )
+        det = torch.linalg.det(R)
+        i = _first_bad(det <= 0)
+        if i is not None:
+            raise fail(
+                name, f"must be a proper rotation (det +1), pose {i} is a reflection "
+                f"(det {float(det[i]):.3g})", fn,
+            )
+    return T

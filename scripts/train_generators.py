@@ -37,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     import geomgen
     from geomgen.generative import train_generator
     from geomgen.generative.evaluate import evaluate_generator, format_generator_table
-    from geomgen.models import save_model
-    from geomgen.models.pretrained import assets_dir, load_pretrained, pretrained_info, write_manifest_entry
+    from geomgen.weights import assets_dir, load_pretrained, pretrained_info, save_model, write_manifest_entry
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="*", help="generators to train (default: every recipe)")

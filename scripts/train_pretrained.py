@@ -34,10 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import geomgen
-    from geomgen.models import save_model, train_representation
+    from geomgen.models import train_representation
     from geomgen.models.baseline import MeanShape
     from geomgen.models.evaluate import evaluate, format_table
-    from geomgen.models.pretrained import assets_dir, write_manifest_entry, write_manifest_section
+    from geomgen.weights import assets_dir, save_model, write_manifest_entry, write_manifest_section
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="*", help="representations to train (default: every recipe)")

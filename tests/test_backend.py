@@ -387,9 +387,6 @@ def test_backend_imports_only_lower_tiers():
 def test_only_ops_and_render_call_kernels_and_nobody_imports_private_op_names():
     """Kernels are launched by the ops (and the rasterizer) through the backend layer;
     other packages use the ops' public or documented unchecked entry points."""
-    # render.cameras shares the intrinsics checks of ops.depth, which another change
-    # moves to geomgen.checks; not a kernel or backend matter.
-    allowed_private = {("geomgen/render/cameras.py", "geomgen.ops.depth")}
     bad = []
     for path in sorted((ROOT / "geomgen").rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
@@ -399,7 +396,7 @@ def test_only_ops_and_render_call_kernels_and_nobody_imports_private_op_names():
                 module == "geomgen" and "kernels" in names)
             if kernel and pkg not in ("ops", "render", "kernels", "backend.py"):
                 bad.append(f"{rel}: imports {module}")
-            if module.startswith("geomgen.ops.") and pkg != "ops" and (rel, module) not in allowed_private:
+            if module.startswith("geomgen.ops.") and pkg != "ops":
                 private = [n for n in names if n.startswith("_")]
                 if private:
                     bad.append(f"{rel}: imports {private} from {module}")

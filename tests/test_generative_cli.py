@@ -13,8 +13,8 @@ from geomgen.cli import main
 from geomgen.generative import ShapeGenerator, train_generator
 from geomgen.generative.evaluate import evaluate_generator, format_generator_table
 from geomgen.io import load_binvox, load_image, load_mesh, load_pointcloud
-from geomgen.models import load_model, save_model
 from geomgen.testing.generative import toy_batch
+from geomgen.weights import load_model, save_model
 
 
 @pytest.fixture

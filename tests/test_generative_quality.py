@@ -22,7 +22,7 @@ import torch
 
 import geomgen
 from geomgen.generative.evaluate import evaluate_generator
-from geomgen.models.pretrained import list_pretrained, load_pretrained, pretrained_info
+from geomgen.weights import list_pretrained, load_pretrained, pretrained_info
 
 pytestmark = pytest.mark.slow
 

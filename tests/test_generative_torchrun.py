@@ -10,8 +10,8 @@ import csv
 import pytest
 import torch
 
-from geomgen.models import load_model
 from geomgen.train.checkpoint import load_checkpoint
+from geomgen.weights import load_model
 
 from _torchrun import train_then_resume
 

@@ -196,7 +196,7 @@ def test_predict_voxels_and_depth_outputs(dummy, images, tmp_path, capsys):
 def test_train_defaults_come_from_the_shipped_recipe(dummy, monkeypatch, tmp_path):
     """`geomgen train NAME` reuses the manifest's recipe; given flags win over it."""
     from geomgen.cli import train as train_command
-    from geomgen.models.pretrained import manifest_path
+    from geomgen.weights import manifest_path
 
     seen = {}
 
@@ -207,7 +207,7 @@ def test_train_defaults_come_from_the_shipped_recipe(dummy, monkeypatch, tmp_pat
     folder = manifest_path().parent
     folder.mkdir(parents=True)
     save_model(__import__("_models_dummy").DummySphere(), "dummy-sphere", folder / "dummy-sphere.pt")
-    from geomgen.models.pretrained import write_manifest_entry
+    from geomgen.weights import write_manifest_entry
 
     write_manifest_entry("dummy-sphere", folder / "dummy-sphere.pt", {},
                          train={"recipe": {"max_steps": 77, "lr": 0.123, "batch_size": 5}, "wall_s": 1.0})

@@ -10,10 +10,9 @@ from PIL import Image
 
 import geomgen
 from geomgen.errors import FileFormatError, InvalidInputError, MeshFileNotFoundError, UnknownComponentError
-from geomgen.models import save_model
 from geomgen.models.predict import clear_cache, load_images
-from geomgen.models.pretrained import PretrainedNotFoundError, manifest_path, write_manifest_entry
 from geomgen.structures import Meshes
+from geomgen.weights import PretrainedNotFoundError, manifest_path, save_model, write_manifest_entry
 
 
 class Recorder(DummySphere):

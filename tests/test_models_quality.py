@@ -17,7 +17,7 @@ import torch
 
 import geomgen
 from geomgen.models.evaluate import evaluate
-from geomgen.models.pretrained import assets_dir, list_pretrained, load_pretrained, pretrained_info, read_manifest
+from geomgen.weights import assets_dir, list_pretrained, load_pretrained, pretrained_info, read_manifest
 
 REPRESENTATIONS = ["depth", "implicit", "mesh", "pointcloud", "voxel"]
 #: F1@0.3 points (percent) by which every model must beat the baseline

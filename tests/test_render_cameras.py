@@ -293,7 +293,7 @@ def test_scale_intrinsics_follows_the_resize():
     torch.testing.assert_close(uv1, uv0 * torch.tensor([20 / 80, 30 / 60]))
     K2 = torch.eye(3).expand(2, 3, 3)
     assert scale_intrinsics(K2, [(10, 10), (20, 20)], 10)[1, 0, 0] == 0.5
-    with pytest.raises(InvalidInputError, match=r"predict: argument 'K' must be \(3, 3\) or \(2, 3, 3\)"):
+    with pytest.raises(InvalidInputError, match=r"predict: argument 'K' must have shape \(2, 3, 3\) or \(3, 3\)"):
         scale_intrinsics(torch.eye(2), [(10, 10), (20, 20)], 10, fn="predict")
     with pytest.raises(InvalidInputError, match="argument 'K'"):
         scale_intrinsics("K", [(10, 10)], 10)

@@ -44,7 +44,7 @@ from geomgen.io import image_grid, save_image, save_mesh
 from geomgen.metrics import compare_meshes
 from geomgen.models.base import camera_to_world
 from geomgen.render import render_prediction  # the render `geomgen predict --render` draws
-from geomgen.models.pretrained import list_pretrained, load_pretrained
+from geomgen.weights import list_pretrained, load_pretrained
 from geomgen.structures import Meshes
 
 SMALL = os.environ.get("GEOMGEN_TUTORIAL_SMALL") == "1"

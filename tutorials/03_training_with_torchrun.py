@@ -36,8 +36,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 
 import geomgen
-from geomgen.models import load_model, train_representation
+from geomgen.models import train_representation
 from geomgen.train import TrainConfig
+from geomgen.weights import load_model
 
 SMALL = os.environ.get("GEOMGEN_TUTORIAL_SMALL") == "1"
 OUT = Path(os.environ.get("GEOMGEN_TUTORIAL_OUT", "out/tutorials/03_training_with_torchrun")).resolve()

@@ -46,7 +46,7 @@ from geomgen.generative import LikelihoodUnavailableError, train_generator
 from geomgen.io import image_grid, save_image, save_mesh
 from geomgen.metrics import generative_metrics
 from geomgen.render import render_prediction
-from geomgen.models.pretrained import list_pretrained, load_pretrained
+from geomgen.weights import list_pretrained, load_pretrained
 from geomgen.structures import Meshes
 from geomgen.testing.generative import ToyShapes
 from geomgen.train import TrainConfig

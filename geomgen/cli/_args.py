@@ -136,7 +136,7 @@ def route_dataset_options(name: str, options: Iterable[tuple[str, Any]] | Mappin
 def manifest() -> dict[str, Any]:
     """The pretrained manifest, or ``{"models": {}}`` when it cannot be read
     (a broken manifest must not break training/eval defaults)."""
-    from geomgen.models.pretrained import read_manifest
+    from geomgen.weights import read_manifest
 
     try:
         return read_manifest()

@@ -58,14 +58,14 @@ def _dataset(args: argparse.Namespace, dcfg: dict[str, Any], split: str, view: i
 def _eval_models(args: argparse.Namespace) -> list[tuple[str, Any]]:
     """``(label, model)`` per NAME ('all' expanded; 'mean-shape' is handled by the caller)."""
     from geomgen.models.predict import resolve_model
-    from geomgen.models.pretrained import list_pretrained
+    from geomgen.weights import list_pretrained
 
     names: list[str] = []
     for n in args.names:
         if n == "all":
             pre = list_pretrained(kind="representation")
             if not pre:
-                from geomgen.models.pretrained import manifest_path
+                from geomgen.weights import manifest_path
 
                 raise InvalidInputError(f"eval all: no pretrained weights are installed (manifest "
                                         f"'{manifest_path()}'); train one with: geomgen train NAME")
@@ -81,7 +81,7 @@ def _baseline(args: argparse.Namespace, dcfg: dict[str, Any]) -> Any:
     """The shipped mean-shape baseline when it was fitted on this dataset's train
     split (same dataset and config as the manifest's), else one fitted now."""
     from geomgen.models.baseline import MeanShape
-    from geomgen.models.pretrained import list_pretrained, load_pretrained, read_manifest
+    from geomgen.weights import list_pretrained, load_pretrained, read_manifest
 
     shipped = read_manifest().get("dataset", {})
     same = {k: v for k, v in dcfg.items() if k != "progress"} == {

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 
-from geomgen.errors import InvalidInputError, UnknownComponentError
+from geomgen.errors import InvalidInputError
 
 __all__ = ["load_generator"]
 
@@ -30,39 +29,10 @@ def load_generator(name: str | None = None, weights: str | Path | None = None,
         InvalidInputError: the weights are another model; neither argument given.
         geomgen.models.PretrainedNotFoundError: no shipped weights for ``name``.
     """
-    import geomgen
     from geomgen.generative.base import ShapeGenerator
+    from geomgen.weights import load_named_model
 
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    if weights is not None:
-        from geomgen.errors import MeshFileNotFoundError
-        from geomgen.models.training import load_model
-        from geomgen.train.checkpoint import load_checkpoint
-
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise MeshFileNotFoundError(f"sample: weights file '{path}' does not exist")
-        found = load_checkpoint(path, map_location="cpu").get("name")
-        if name is not None and found != name:
-            raise InvalidInputError(f"sample: weights '{path}' are a {found!r} model, not {name!r}")
-        model = load_model(path, map_location=dev)
-        name = str(found)
-    else:
-        if name is None:
-            raise InvalidInputError("sample: give a generator name or weights")
-        generators = geomgen.list_models(kind="generator")
-        if name not in generators:
-            import difflib
-
-            close = difflib.get_close_matches(name, generators, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            what = " (a representation: use geomgen predict)" if name in geomgen.list_models(kind="representation") \
-                else ""
-            raise UnknownComponentError(f"no generator named {name!r}{what}.{hint} Available: "
-                                        f"{', '.join(generators) or 'none'}")
-        from geomgen.models.pretrained import load_pretrained
-
-        model = load_pretrained(name, device=dev)
+    name, model = load_named_model("generator", name, weights, device=device, fn="sample")
     if not isinstance(model, ShapeGenerator):
         raise InvalidInputError(f"sample: {name!r} is not a generator ({type(model).__name__})")
-    return name, model.to(dev).eval()
+    return name, model

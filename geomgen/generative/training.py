@@ -4,7 +4,9 @@ What ``geomgen train NAME`` runs when ``NAME`` is a generator, and what
 ``scripts/train_generators.py`` uses for the shipped weights.  The core
 trainer does the loop (checkpoints, ``--resume``, progress bars, loss curves,
 ``torchrun`` data parallelism); :class:`~geomgen.generative.GenerativeTask`
-delegates the maths (one loss, or a GAN's alternating updates) to the model.
+delegates the maths (one loss, or a GAN's alternating updates) to the model;
+the body (build, fit, keep the best weights, write ``model.pt``) is
+:func:`geomgen.weights.train_model`, shared with the representations.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from geomgen.generative.task import GenerativeTask
-from geomgen.models.training import TrainedModel, fit_registered_model
 from geomgen.train import TrainConfig
+from geomgen.weights import TrainedModel, train_model
 
 __all__ = ["train_generator"]
 
@@ -48,9 +50,9 @@ def train_generator(
         val_data: validation dataset to use instead, same sample dicts.
 
     Returns:
-        :class:`~geomgen.models.TrainedModel`; with ``config.out_dir``,
-        ``model.pt`` (:func:`~geomgen.models.save_model`) is written there too.
+        :class:`~geomgen.weights.TrainedModel`; with ``config.out_dir``,
+        ``model.pt`` (:func:`~geomgen.weights.save_model`) is written there too.
     """
-    return fit_registered_model(name, "generator", GenerativeTask(), config, model_config=model_config,
-                                dataset=dataset, dataset_config=dataset_config, train_data=train_data,
-                                val_data=val_data, train_view=0)
+    return train_model(name, "generator", GenerativeTask(), config, model_config=model_config,
+                       dataset=dataset, dataset_config=dataset_config, train_data=train_data,
+                       val_data=val_data, train_view=0)

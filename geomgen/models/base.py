@@ -174,16 +174,21 @@ class ShapePredictor(nn.Module):
         return t.to(self.device, torch.float32)
 
     def intrinsics(self, n: int, K: torch.Tensor | None = None) -> torch.Tensor:
-        """``(N, 3, 3)`` intrinsics: ``K`` on the model's device, or the default ones
-        (:func:`default_intrinsics` with the model's ``fov`` and ``image_size``)."""
+        """``(N, 3, 3)`` float32 intrinsics on the model's device: ``K`` (``(N, 3, 3)``
+        or a shared ``(3, 3)``, checked with :func:`geomgen.checks.check_intrinsics`),
+        or the default ones (:func:`default_intrinsics` with the model's ``fov`` and
+        ``image_size``).
+
+        Raises:
+            InvalidInputError: ``K`` of another shape, or not valid intrinsics.
+        """
         if K is None:
             return default_intrinsics(n, self.image_size, self.image_size, self.fov, device=self.device)
-        K = torch.as_tensor(K, dtype=torch.float32, device=self.device)
-        if K.dim() == 2:
-            K = K.expand(n, 3, 3)
-        if K.shape != (n, 3, 3):
-            raise InvalidInputError(f"K: expected ({n}, 3, 3) intrinsics, got shape {tuple(K.shape)}")
-        return K
+        try:
+            K = torch.as_tensor(K, dtype=torch.float32, device=self.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise V.fail("K", f"must be (N, 3, 3) or (3, 3) intrinsics, got {type(K).__name__}") from None
+        return V.check_intrinsics(K, n=n)
 
     # ------------------------------------------------------------ to override
     def forward(self, images: torch.Tensor, K: torch.Tensor | None = None) -> Any:  # pragma: no cover

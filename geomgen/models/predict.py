@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from geomgen.errors import InvalidInputError, UnknownComponentError
+from geomgen.errors import InvalidInputError
 from geomgen.render.cameras import scale_intrinsics
 
 __all__ = ["predict", "load_images", "resolve_model", "resolve_named_model", "clear_cache"]
@@ -39,12 +39,6 @@ def _remember(key: tuple[Any, ...], model: Any) -> Any:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = model
     return model
-
-
-def _representations() -> list[str]:
-    import geomgen
-
-    return geomgen.list_models(kind="representation")
 
 
 def resolve_model(representation: str | None = "mesh", weights: Any = None, model: Any = None,
@@ -69,45 +63,21 @@ def resolve_named_model(representation: str | None = "mesh", weights: Any = None
         return representation, (model.to(device) if device is not None else model)
     if representation is not None and not isinstance(representation, str):
         raise InvalidInputError(f"predict: argument 'representation' must be a name, got {representation!r}")
+    from geomgen.weights import load_named_model
+
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    if weights is not None:
-        if not isinstance(weights, (str, os.PathLike)):
-            raise InvalidInputError(f"predict: argument 'weights' must be a path to a model file, got "
-                                    f"{type(weights).__name__}")
-        from geomgen.errors import MeshFileNotFoundError
-        from geomgen.models.training import load_model
-        from geomgen.train.checkpoint import load_checkpoint
-
+    key: tuple[Any, ...] | None = None  # cache key; None: not cacheable (load_named_model raises)
+    if weights is None and isinstance(representation, str):
+        key = ("pretrained", representation, str(dev))
+    elif isinstance(weights, (str, os.PathLike)) and Path(weights).expanduser().is_file():
         path = Path(weights).expanduser()
-        if not path.is_file():
-            raise MeshFileNotFoundError(f"predict: weights file '{path}' does not exist")
         key = ("file", str(path.resolve()), path.stat().st_mtime_ns, str(dev))
-        if key in _CACHE:
-            found = _CACHE[key]
-        else:
-            name = load_checkpoint(path, map_location="cpu").get("name")
-            found = _remember(key, (name, load_model(path, map_location=dev).to(dev)))
-        name, m = found
-        if representation is not None and name != representation:
-            raise InvalidInputError(f"predict: weights '{path}' are a {name!r} model, not {representation!r}; "
-                                    f"pass representation={name!r}")
-        return name, m
-    if representation is None:
-        raise InvalidInputError("predict: give a representation name, weights= or model=")
-    available = _representations()
-    if representation not in available:
-        import difflib
-
-        close = difflib.get_close_matches(representation, available, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise UnknownComponentError(f"predict: no representation named {representation!r}.{hint} Available: "
-                                    f"{', '.join(available) or 'none'}")
-    key = ("pretrained", representation, str(dev))
-    if key not in _CACHE:
-        from geomgen.models.pretrained import load_pretrained
-
-        _remember(key, load_pretrained(representation, device=dev))
-    return representation, _CACHE[key]
+    if key is not None and key in _CACHE:
+        name, cached = _CACHE[key]
+        if representation is None or name == representation:
+            return name, cached  # else load_named_model below says what the file holds
+    found = load_named_model("representation", representation, weights, device=dev, fn="predict")
+    return found if key is None else _remember(key, found)
 
 
 def _is_single(x: Any) -> bool:
@@ -174,7 +144,7 @@ def predict(image: Any, representation: str | None = "mesh", *, weights: Any = N
         representation: registry name (``geomgen.list_models(kind="representation")``),
             e.g. ``"mesh"``, ``"voxel"``, ``"pointcloud"``, ``"depth"``, ``"implicit"``;
             None accepts whatever ``weights`` holds.
-        weights: path of a model file (:func:`geomgen.models.save_model`, e.g. the
+        weights: path of a model file (:func:`geomgen.weights.save_model`, e.g. the
             ``model.pt`` of ``geomgen train``) instead of the shipped weights.
         model: an already built :class:`~geomgen.models.ShapePredictor` to use as is.
         K: ``(3, 3)`` or ``(N, 3, 3)`` pixel intrinsics of the **original** images

@@ -23,51 +23,12 @@ the inverse, camera-from-world).
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from geomgen import checks as V
-from geomgen.errors import InvalidInputError
 from geomgen.structures import DepthMaps, PointClouds
-from geomgen.structures.depthmaps import check_intrinsics
 
 __all__ = ["unproject_depth", "project_points"]
-
-
-def _batched_matrix(T: Any, name: str, size: int, n: int, dtype: torch.dtype, device: torch.device,
-                    fn: str) -> torch.Tensor:
-    """``(N, size, size)`` (or ``(size, size)`` shared) finite matrix ``T``, cast to ``dtype``."""
-    desc = f"(N, {size}, {size}) or ({size}, {size})"
-    V.check_tensor(T, name, ndim=(2, 3), shape_desc=desc, floating=True, fn=fn)
-    if T.device != device:
-        raise V.fail(name, f"must be on device {device}, got {T.device}", fn)
-    T = T.to(dtype)
-    if T.dim() == 2:
-        T = T.unsqueeze(0).expand(n, size, size)
-    if tuple(T.shape) != (n, size, size):
-        raise V.fail(name, f"must have shape ({n}, {size}, {size}) or ({size}, {size}), got {tuple(T.shape)}", fn)
-    V.check_finite(T, name, fn=fn)
-    return T
-
-
-def _check_pose(T: Any, n: int, dtype: torch.dtype, device: torch.device, fn: str) -> torch.Tensor:
-    """``(N, 4, 4)`` (or ``(4, 4)`` shared) affine world_from_camera, cast to ``dtype``."""
-    T = _batched_matrix(T, "world_from_camera", 4, n, dtype, device, fn)
-    bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=dtype, device=device)
-    if not bool((T.detach()[:, 3] == bottom).all()):
-        raise V.fail("world_from_camera", "must have bottom row [0, 0, 0, 1] (an affine pose)", fn)
-    return T
-
-
-def _check_K(K: Any, n: int, dtype: torch.dtype, device: torch.device, fn: str) -> torch.Tensor:
-    """``(N, 3, 3)`` (or ``(3, 3)`` shared) intrinsics, checked with the :class:`DepthMaps` rules."""
-    K = _batched_matrix(K, "K", 3, n, dtype, device, fn)
-    try:
-        check_intrinsics(K.detach())
-    except InvalidInputError as exc:
-        raise V.fail("K", f"is invalid: {exc}", fn) from None
-    return K
 
 
 def unproject_depth(
@@ -119,7 +80,7 @@ def unproject_depth(
         V.check_tensor(depth, "depth", ndim=3, shape_desc="(N, H, W)", floating=True, fn=fn)
         if K is None:
             raise V.fail("K", "is required when 'depth' is a tensor", fn)
-        K = _check_K(K, depth.shape[0], depth.dtype, depth.device, fn)
+        K = V.check_intrinsics(K, n=depth.shape[0], dtype=depth.dtype, device=depth.device, fn=fn)
         if mask is not None:
             V.check_tensor(mask, "mask", shape=tuple(depth.shape), shape_desc="(N, H, W)", dtype=torch.bool, fn=fn)
             if mask.device != depth.device:
@@ -134,7 +95,8 @@ def unproject_depth(
     else:
         raise V.fail("depth", f"must be a DepthMaps or a (N, H, W) tensor, got {type(depth).__name__}", fn)
     n = len(dm)
-    pose = None if world_from_camera is None else _check_pose(world_from_camera, n, dm.dtype, dm.device, fn)
+    pose = None if world_from_camera is None else V.check_pose(world_from_camera, n=n, dtype=dm.dtype,
+                                                               device=dm.device, fn=fn)
     pts = dm.unproject()  # (N, H, W, 3), zeros outside the masks
     if pose is not None:  # p_world = R p + t, one batched product over all pixels of each map
         pts = torch.baddbmm(pose[:, None, :3, 3], pts.reshape(n, -1, 3), pose[:, :3, :3].transpose(1, 2))
@@ -188,9 +150,9 @@ def project_points(
         raise V.fail("points", f"must have shape (N, P, 3), got {tuple(points.shape)}", fn)
     V.check_finite(points, "points", fn=fn)
     n = points.shape[0]
-    K = _check_K(K, n, points.dtype, points.device, fn)
+    K = V.check_intrinsics(K, n=n, dtype=points.dtype, device=points.device, fn=fn)
     if world_from_camera is not None:
-        pose = _check_pose(world_from_camera, n, points.dtype, points.device, fn)
+        pose = V.check_pose(world_from_camera, n=n, dtype=points.dtype, device=points.device, fn=fn)
         inv = torch.linalg.inv(pose)  # camera_from_world
         points = points @ inv[:, :3, :3].transpose(1, 2) + inv[:, None, :3, 3]
     x, y, z = points.unbind(-1)

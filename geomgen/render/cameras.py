@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from geomgen import checks as V
-from geomgen.ops.depth import _check_K, _check_pose, project_points
+from geomgen.ops.depth import project_points
 from geomgen.structures._checks import normalize_batch_index
 
 __all__ = ["PerspectiveCameras", "look_at", "orbit_poses", "default_intrinsics", "default_distance",
@@ -39,10 +39,6 @@ __all__ = ["PerspectiveCameras", "look_at", "orbit_poses", "default_intrinsics",
 
 #: Radius of the sphere circumscribing the unit cube ``[-0.5, 0.5]^3``.
 _CUBE_RADIUS = math.sqrt(3.0) / 2.0
-
-#: Largest ``|R^T R - I|`` entry accepted for a pose's rotation part (float32
-#: poses built by composing a few rotations are orthonormal to ~1e-6).
-ROTATION_TOL = 1e-4
 
 
 def _as_float_tensor(x: Any, name: str, fn: str, dtype: torch.dtype | None = None,
@@ -78,28 +74,6 @@ def _image_size(image_size: Any, fn: str) -> tuple[int, int]:
     return h, w
 
 
-def _check_rigid(pose: torch.Tensor, fn: str) -> None:
-    """Raise unless every ``pose[:, :3, :3]`` is a rotation (orthonormal, det +1)."""
-    R = pose.detach()[:, :3, :3].to(torch.float64)
-    eye = torch.eye(3, dtype=torch.float64, device=R.device)
-    err = (R.transpose(1, 2) @ R - eye).abs().amax(dim=(1, 2))
-    bad = (err > ROTATION_TOL).nonzero().flatten()
-    if bad.numel():
-        i = int(bad[0])
-        raise V.fail(
-            "world_from_camera", f"must be a rigid pose (R orthonormal); pose {i} has |R^T R - I| = "
-            f"{float(err[i]):.3g} > {ROTATION_TOL:g} (scale or shear is not supported)", fn,
-        )
-    det = torch.linalg.det(R)
-    bad = (det <= 0).nonzero().flatten()
-    if bad.numel():
-        i = int(bad[0])
-        raise V.fail(
-            "world_from_camera", f"must be a proper rotation (det +1), pose {i} is a reflection "
-            f"(det {float(det[i]):.3g})", fn,
-        )
-
-
 class PerspectiveCameras:
     """A batch of ``N`` pinhole cameras sharing one image size.
 
@@ -107,10 +81,12 @@ class PerspectiveCameras:
         K: intrinsics ``(N, 3, 3)`` or ``(3, 3)`` (shared), in pixels, pixel
             centres at ``+0.5`` (see the module docstring; for an
             OpenCV-calibrated ``K`` add 0.5 to ``cx`` and ``cy``).  Must have
-            ``fx, fy > 0``, ``K[1, 0] = 0`` and bottom row ``[0, 0, 1]``.
+            ``fx, fy > 0``, ``K[1, 0] = 0`` and bottom row ``[0, 0, 1]``
+            (:func:`geomgen.checks.check_intrinsics`).
         world_from_camera: camera-to-world poses ``(N, 4, 4)`` or ``(4, 4)``
             (shared); None = the identity (camera frame = world frame).  Must
-            be rigid: ``R`` orthonormal with det +1 (to :data:`ROTATION_TOL`).
+            be rigid: ``R`` orthonormal with det +1 (to
+            :data:`geomgen.checks.ROTATION_TOL`; :func:`geomgen.checks.check_pose`).
         image_size: ``(H, W)`` in pixels, required.
 
     ``N`` is the batch size of whichever of ``K`` and the pose is batched (both
@@ -155,12 +131,11 @@ class PerspectiveCameras:
                 "or a single shared (3, 3) / (4, 4))", fn,
             )
         n = n_k if n_k is not None else (n_p if n_p is not None else 1)
-        k = _check_K(k, n, dtype, k.device, fn).contiguous()
+        k = V.check_intrinsics(k, n=n, dtype=dtype, device=k.device, fn=fn).contiguous()
         if pose is None:
             pose = torch.eye(4, dtype=dtype, device=k.device).expand(n, 4, 4).contiguous()
         else:
-            pose = _check_pose(pose, n, dtype, k.device, fn).contiguous()
-            _check_rigid(pose, fn)
+            pose = V.check_pose(pose, n=n, dtype=dtype, device=k.device, rigid=True, fn=fn).contiguous()
         self._K = k
         self._pose = pose
         self._hw = hw
@@ -604,17 +579,14 @@ def scale_intrinsics(K: Any, sizes: Sequence[tuple[int, int]], size: int | tuple
         ``(N, 3, 3)`` float32 intrinsics on the CPU (a new tensor).
 
     Raises:
-        InvalidInputError: ``K`` is not ``(3, 3)`` or ``(N, 3, 3)`` numbers.
+        InvalidInputError: ``K`` is not ``(3, 3)`` or ``(N, 3, 3)`` valid intrinsics
+            (:func:`geomgen.checks.check_intrinsics`).
     """
     try:
         Kt = torch.as_tensor(K, dtype=torch.float32).cpu()
     except (TypeError, ValueError, RuntimeError):
         raise V.fail("K", f"must be (3, 3) or (N, 3, 3) intrinsics, got {type(K).__name__}", fn) from None
-    n = len(sizes)
-    if Kt.shape == (3, 3):
-        Kt = Kt.expand(n, 3, 3)
-    if tuple(Kt.shape) != (n, 3, 3):
-        raise V.fail("K", f"must be (3, 3) or ({n}, 3, 3) intrinsics, got shape {tuple(Kt.shape)}", fn)
+    Kt = V.check_intrinsics(Kt, n=len(sizes), fn=fn)
     new_h, new_w = (size, size) if isinstance(size, int) else size
     Kt = Kt.clone()
     for i, (h, w) in enumerate(sizes):

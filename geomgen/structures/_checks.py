@@ -18,6 +18,7 @@ from typing import Any, Callable, Hashable, Sequence
 import numpy as np
 import torch
 
+from geomgen import checks as V
 from geomgen.errors import BackendUnavailableError, InvalidInputError
 
 __all__ = [
@@ -35,13 +36,12 @@ __all__ = [
     "check_batched",
     "stack_items",
     "check_range_list",
-    "check_lengths",
+    "check_num_items",
     "check_item_lengths",
     "check_index_list",
     "check_same_dtype",
     "parse_lengths",
     "check_positive_int",
-    "check_same_device",
     "normalize_batch_index",
     "broadcast_batch_param",
     "list_to_padded",
@@ -290,7 +290,7 @@ def ragged_items(
             raise InvalidInputError(
                 f"{lengths_name}: only allowed with padded {name} (a {_pattern_str(('N', *pattern))} tensor)"
             )
-        check_same_device(items, name, device)
+        V.check_same_device({f"{name}[{i}]": t for i, t in enumerate(items)}, device=device)
         check_same_dtype(items, name)
         counts = [t.shape[0] for t in items]
     dtype = items[0].dtype if items else torch.get_default_dtype()
@@ -321,7 +321,7 @@ def parse_item_attr(
         return None
     items, padded = parse_batch_arg(x, name, pattern, "float", device)
     if padded is not None:
-        check_lengths(name, padded, ref, len(counts))
+        check_num_items(name, padded, ref, len(counts))
         if padded.device != device:
             raise InvalidInputError(f"{name}: on device {padded.device}, expected {device}")
         if counts and padded.shape[1] < max(counts):
@@ -330,8 +330,8 @@ def parse_item_attr(
             )
         items = padded_to_list(padded, counts)
     else:
-        check_lengths(name, items, ref, len(counts))
-        check_same_device(items, name, device)
+        check_num_items(name, items, ref, len(counts))
+        V.check_same_device({f"{name}[{i}]": t for i, t in enumerate(items)}, device=device)
     check_item_lengths(items, name, ref, counts)
     for i, t in enumerate(items):
         if t.shape[1] != items[0].shape[1]:
@@ -339,13 +339,6 @@ def parse_item_attr(
                 f"{name}[{i}]: has {t.shape[1]} channels but {name}[0] has {items[0].shape[1]}"
             )
     return [t.to(dtype) for t in items]
-
-
-def check_same_device(items: Sequence[torch.Tensor], name: str, device: torch.device) -> None:
-    """All ``items`` must live on ``device``."""
-    for i, t in enumerate(items):
-        if t.device != device:
-            raise InvalidInputError(f"{name}[{i}]: on device {t.device}, expected {device}")
 
 
 def check_same_dtype(items: Sequence[torch.Tensor], name: str) -> None:
@@ -358,8 +351,12 @@ def check_same_dtype(items: Sequence[torch.Tensor], name: str) -> None:
             )
 
 
-def check_lengths(name: str, items: Sequence[Any], ref_name: str, n: int) -> None:
-    """``len(items) == n`` (number of batch items)."""
+def check_num_items(name: str, items: Sequence[Any], ref_name: str, n: int) -> None:
+    """``len(items) == n``: one entry of the per-item argument ``name`` per batch item of ``ref_name``.
+
+    (The per-item *lengths* vector of a padded tensor is :func:`parse_lengths`;
+    for the ops' ``lengths`` arguments see :func:`geomgen.checks.check_lengths`.)
+    """
     if len(items) != n:
         raise InvalidInputError(f"{name}: got {len(items)} items but {ref_name} has {n}")
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import torch
 
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 from geomgen.structures._base import _DenseBatch, check_join_items
 from geomgen.structures._checks import as_tensor, check_batched, check_pattern, stack_items
@@ -41,18 +42,6 @@ __all__ = ["DepthMaps", "join_depthmaps_as_batch"]
 _SAME_SIZE = "all depth maps of a batch share one image size (stored as one (N, H, W) tensor)"
 
 
-def check_intrinsics(k: torch.Tensor) -> None:
-    """``(N, 3, 3)`` intrinsics: finite, fx, fy > 0, K[1, 0] = 0, bottom row [0, 0, 1]."""
-    check_batched(~torch.isfinite(k), "K", "contains {count} NaN/Inf entries")
-    check_batched(~(k[:, 0, 0] > 0), "K", lambda i: f"fx (K[0, 0]) must be > 0, got {k[i, 0, 0].item():g}")
-    check_batched(~(k[:, 1, 1] > 0), "K", lambda i: f"fy (K[1, 1]) must be > 0, got {k[i, 1, 1].item():g}")
-    check_batched(k[:, 1, 0] != 0, "K", lambda i: f"K[1, 0] must be 0 (upper triangular), got {k[i, 1, 0].item():g}")
-    bottom = torch.tensor([0.0, 0.0, 1.0], dtype=k.dtype, device=k.device)
-    check_batched(
-        (k[:, 2] != bottom).any(dim=1), "K", lambda i: f"bottom row must be [0, 0, 1], got {k[i, 2].tolist()}"
-    )
-
-
 class DepthMaps(_DenseBatch):
     """A batch of ``N`` z-depth maps of one image size ``(H, W)`` with
     per-map pinhole intrinsics.
@@ -63,7 +52,7 @@ class DepthMaps(_DenseBatch):
             rejected: convert to metres first.
         K: intrinsics ``(3, 3)`` shared by the batch or ``(N, 3, 3)``; cast to
             the dtype of ``depth``.  Must have ``fx, fy > 0``, ``K[1, 0] = 0``
-            and bottom row ``[0, 0, 1]``.
+            and bottom row ``[0, 0, 1]`` (:func:`geomgen.checks.check_intrinsics`).
         masks: optional ``(N, H, W)`` bool of valid pixels; default
             ``isfinite(depth) & (depth > 0)``.  Depth outside the mask may be
             anything (NaN, 0, negative).
@@ -109,7 +98,7 @@ class DepthMaps(_DenseBatch):
             if m.device != d.device:
                 raise InvalidInputError(f"masks: on device {m.device}, expected {d.device}")
         if validate:
-            check_intrinsics(k.detach())
+            V.check_intrinsics(k.detach(), n=n)
             dd = d.detach()
             check_batched(
                 m & ~(torch.isfinite(dd) & (dd > 0)), "depth",

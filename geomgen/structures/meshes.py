@@ -37,15 +37,15 @@ from typing import Any, Sequence
 
 import torch
 
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 from geomgen.structures._base import _RaggedBatch, check_join_items
 from geomgen.structures._checks import (
     ViewCache,
     check_finite_list,
     check_index_list,
-    check_lengths,
+    check_num_items,
     check_range_list,
-    check_same_device,
     first_device,
     first_idx_from_counts,
     format_counts,
@@ -110,15 +110,15 @@ class Meshes(_RaggedBatch):
 
         # faces -> list
         if f_padded is not None:
-            check_lengths("faces", f_padded, "verts", n)
+            check_num_items("faces", f_padded, "verts", n)
             if f_padded.device != device:
                 raise InvalidInputError(f"faces: on device {f_padded.device}, expected {device}")
             keep = ~(f_padded == -1).all(dim=-1)
             f_counts = keep.sum(dim=1).tolist()
             f_items = list(torch.split(f_padded[keep], f_counts))
         else:
-            check_lengths("faces", f_items, "verts", n)
-            check_same_device(f_items, "faces", device)
+            check_num_items("faces", f_items, "verts", n)
+            V.check_same_device({f"faces[{i}]": t for i, t in enumerate(f_items)}, device=device)
 
         def counts_from_faces() -> list[int]:
             # padded verts without num_verts: max(faces[i]) + 1, or all rows of a mesh without faces

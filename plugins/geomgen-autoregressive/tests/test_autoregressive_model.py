@@ -15,10 +15,10 @@ import geomgen
 from geomgen.data import collate_samples
 from geomgen.errors import InvalidInputError
 from geomgen.generative import GenerativeTask, ShapeGenerator
-from geomgen.models.training import load_model, save_model
 from geomgen.testing.generative import TOY_CATEGORIES, ToyShapes, check_generator, toy_batch
 from geomgen.train import TrainConfig, Trainer
 from geomgen.train.checkpoint import load_checkpoint
+from geomgen.weights import load_model, save_model
 from geomgen_autoregressive.model import VoxelPixelCNN
 from geomgen_autoregressive.config import AutoregressiveConfig
 

@@ -12,10 +12,10 @@ import geomgen
 from geomgen.data import collate_samples
 from geomgen.generative import GenerativeTask
 from geomgen.metrics import generative_metrics
-from geomgen.models.training import load_model, save_model
 from geomgen.testing.generative import ToyShapes, check_generator, toy_batch
 from geomgen.train import Trainer, TrainConfig
 from geomgen.train.checkpoint import load_checkpoint
+from geomgen.weights import load_model, save_model
 
 from _gan_tiny import TINY_POINTS, TINY_VOXEL
 

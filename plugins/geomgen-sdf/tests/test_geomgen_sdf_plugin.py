@@ -15,9 +15,9 @@ import trimesh
 
 import geomgen_sdf
 import geomgen_sdf.plugin as sdf_plugin
-from geomgen._registry import PluginManager
 from geomgen.errors import InvalidInputError
 from geomgen.structures import Meshes
+from geomgen.testing.plugins import PluginManager
 from geomgen_sdf.plugin import volume_iou, voxelize
 from geomgen_sdf.winding import contains, signed_distance, unsigned_distance, winding_number
 

@@ -1,4 +1,4 @@
-"""geomgen.models.pretrained: manifest, checksums, loading."""
+"""geomgen.weights: the pretrained manifest, checksums, loading."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import torch
 from _models_dummy import DummySphere, use_dummy_plugin
 
 from geomgen.errors import FileFormatError, GeomgenError, MeshFileNotFoundError
-from geomgen.models import save_model
-from geomgen.models.pretrained import (
+from geomgen.weights import (
     PRETRAINED_FORMAT,
     PretrainedNotFoundError,
     assets_dir,
@@ -18,6 +17,7 @@ from geomgen.models.pretrained import (
     load_pretrained,
     manifest_path,
     pretrained_info,
+    save_model,
     write_manifest_entry,
     write_manifest_section,
 )
@@ -118,3 +118,39 @@ def test_write_entry_checks_its_file(assets, tmp_path):
     outside.write_bytes(b"x")
     with pytest.raises(GeomgenError, match="pretrained folder"):
         write_manifest_entry("x", outside, {})
+
+
+def test_train_model_checks_kind_and_config():
+    from geomgen.errors import InvalidInputError
+    from geomgen.weights import train_model
+
+    with pytest.raises(InvalidInputError, match=r"train_model: argument 'kind' must be one of"):
+        train_model("dummy-sphere", "predictor", None, {})
+    with pytest.raises(InvalidInputError, match=r"train_representation: argument 'config' must be a TrainConfig"):
+        train_model("dummy-sphere", "representation", None, 42)
+    with pytest.raises(InvalidInputError, match=r"train_generator: argument 'config' must be a TrainConfig"):
+        train_model("dummy-sphere", "generator", None, 42)
+
+
+def test_models_reexports_are_the_weights_functions():
+    """``geomgen.models`` re-exports the names users call today; they are the same objects."""
+    import geomgen.models
+    import geomgen.weights
+
+    for name in ("save_model", "load_model", "TrainedModel", "MODEL_FORMAT", "list_pretrained",
+                 "pretrained_info", "load_pretrained", "write_manifest_entry"):
+        assert getattr(geomgen.models, name) is getattr(geomgen.weights, name), name
+
+
+def test_weights_imports_neither_models_nor_generative():
+    """geomgen.weights is below both model packages (it rebuilds models through the registry)."""
+    import ast
+    from pathlib import Path
+
+    import geomgen.weights
+
+    tree = ast.parse(Path(geomgen.weights.__file__).read_text(encoding="utf-8"))
+    imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    imported += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    bad = [m for m in imported if m.split(".")[:2] in (["geomgen", "models"], ["geomgen", "generative"])]
+    assert not bad, bad
