@@ -45,10 +45,15 @@ def geomgen_register_representations(register: Callable[[RepresentationSpec], No
 
     Example::
 
+        # my_plugin/config.py (no torch): the hyper-parameters, declared once
+        class SdfNetConfig(PredictorConfig):
+            hidden: int = param(256, "width of the MLP", ge=1)
+
+        # my_plugin/plugin.py: the model class is named, imported on the first build
         @geomgen.hookimpl
         def geomgen_register_representations(register):
-            register(RepresentationSpec(name="sdf-net", build=SdfNet, output="implicit",
-                                        default_config={"hidden": 256}))
+            register(RepresentationSpec(name="sdf-net", build="my_plugin.model:SdfNet",
+                                        output="implicit", config=SdfNetConfig))
 
     .. versionadded:: 0.1
     """
@@ -62,7 +67,8 @@ def geomgen_register_generators(register: Callable[[GeneratorSpec], None]) -> No
 
         @geomgen.hookimpl
         def geomgen_register_generators(register):
-            register(GeneratorSpec(name="voxel-vae", build=VoxelVAE, output="voxels"))
+            register(GeneratorSpec(name="voxel-vae", build="my_plugin.vae:VoxelVAE",
+                                   output="voxels", config=VoxelVAEConfig))
 
     .. versionadded:: 0.1
     """

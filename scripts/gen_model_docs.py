@@ -37,8 +37,9 @@ Every model is built by name with `geomgen.get_model(name, **config)`; the keywo
 arguments are the keys of its config class below (`geomgen.get_model_config(name)`), checked
 when the model is built: an unknown key or a value outside what is allowed raises
 `geomgen.errors.InvalidInputError` naming the key. A built model keeps the full config as the
-plain dict `model.config`, which is saved with its weights. `geomgen plugins --json` lists the
-same tables (each plugin's `configs`).
+plain dict `model.config`, which is saved with its weights. `geomgen models NAME` prints the
+same table, `geomgen plugins --json` lists it (each plugin's `configs`), and
+`geomgen train NAME --set KEY=VALUE` sets a key.
 """
 
 
