@@ -250,6 +250,21 @@ class ModelConfig:
         ``self.fail(key, problem)`` for a violation.  Each field is already valid
         on its own when this runs."""
 
+    def doubling_levels(self, high: str, low: str) -> int:
+        """``k >= 1`` with field ``high == low * 2^k`` (e.g. a decoder that doubles a
+        ``start_resolution`` grid up to ``resolution``), for :meth:`check` and the
+        properties derived from it.
+
+        Raises:
+            InvalidInputError: ``<model> config: '<high>' must be <low> (S) times a
+                power of 2 (>= 2), got R``.
+        """
+        hi, lo = getattr(self, high), getattr(self, low)
+        k = doublings(hi, lo)
+        if k is None or k < 1:
+            raise self.fail(high, f"must be {low} ({lo}) times a power of 2 (>= 2), got {hi}")
+        return k
+
     def check_choice(self, key: str, choices: Iterable[Any]) -> None:
         """Require field ``key`` to be one of ``choices``, for vocabularies that live
         with torch code (e.g. :data:`geomgen.nn.RESNET_PRESETS` for ``encoder``): the

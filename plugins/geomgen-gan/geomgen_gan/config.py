@@ -6,7 +6,7 @@ Imports no torch, so the registry lists the schemas without loading the models.
 
 from __future__ import annotations
 
-from geomgen.config import GeneratorConfig, doublings, param
+from geomgen.config import GeneratorConfig, param
 
 __all__ = ["AdversarialConfig", "VoxelGANConfig", "PointGANConfig", "LOSSES", "UP_MODES", "POINT_GEN_NORMS"]
 
@@ -58,14 +58,12 @@ class VoxelGANConfig(AdversarialConfig):
     @property
     def levels(self) -> int:
         """``k``: doublings from the generator's first grid to ``R``."""
-        return doublings(self.resolution, self.start_resolution) or 0
+        return self.doubling_levels("resolution", "start_resolution")
 
     def check(self) -> None:
         super().check()
         R, S = self.resolution, self.start_resolution
-        k = doublings(R, S)
-        if k is None or k < 1:
-            raise self.fail("resolution", f"must be start_resolution ({S}) times a power of 2 (>= 2), got {R}")
+        k = self.levels
         if self.gen_channels is not None and len(self.gen_channels) != k:
             raise self.fail("gen_channels", f"must have {k} entries (grids {S}..{R // 2}), "
                             f"got {len(self.gen_channels)}")
