@@ -43,6 +43,7 @@ __all__ = [
     "check_finite",
     "check_same_device",
     "check_lengths",
+    "check_point_cloud_pair",
     "check_int",
     "check_float",
     "check_choice",
@@ -237,6 +238,57 @@ def check_lengths(
     if device is not None:
         lengths = lengths.to(device)
     return lengths
+
+
+def check_point_cloud_pair(
+    x: Any,
+    y: Any,
+    x_lengths: Any,
+    y_lengths: Any,
+    names: tuple[str, str, str, str] = ("x", "y", "x_lengths", "y_lengths"),
+    *,
+    fn: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check two padded point batches that are compared point to point (k-NN,
+    Chamfer, F1) and return their lengths.
+
+    ``x`` is ``(N, P1, D)`` and ``y`` is ``(N, P2, D)``: floating, the same batch
+    size ``N >= 0``, point dimension ``D >= 1`` and dtype, on one device, finite;
+    the lengths are checked by :func:`check_lengths` (``None``: every cloud full).
+
+    Args:
+        x: ``(N, P1, D)`` points.
+        y: ``(N, P2, D)`` points.
+        x_lengths: ``(N,)`` valid points of each cloud of ``x``, or None.
+        y_lengths: ``(N,)`` valid points of each cloud of ``y``, or None.
+        names: the argument names of ``x``, ``y``, ``x_lengths``, ``y_lengths``
+            in the caller's signature, for the messages.
+        fn: the public function, prefixed to the messages.
+
+    Returns:
+        ``(x_lengths, y_lengths)``: ``(N,)`` int64 on ``x``'s device.
+
+    Raises:
+        InvalidInputError: the first rule broken, naming the argument.
+    """
+    xn, yn, xl, yl = names
+    check_tensor(x, xn, ndim=3, shape_desc="(N, P1, D)", floating=True, fn=fn)
+    check_tensor(y, yn, ndim=3, shape_desc="(N, P2, D)", floating=True, fn=fn)
+    n, p1, d = x.shape
+    if y.shape[0] != n:
+        raise fail(yn, f"must have the same batch size N={n} as '{xn}', got {y.shape[0]}", fn)
+    if y.shape[2] != d:
+        raise fail(yn, f"must have the same point dimension D={d} as '{xn}', got {y.shape[2]}", fn)
+    if d < 1:
+        raise fail(xn, "must have point dimension D >= 1, got 0", fn)
+    if y.dtype != x.dtype:
+        raise fail(yn, f"must have the same dtype as '{xn}' ({x.dtype}), got {y.dtype}", fn)
+    check_same_device({xn: x, yn: y}, fn=fn)
+    x_lengths = check_lengths(x_lengths, xl, batch_size=n, max_len=p1, device=x.device, fn=fn)
+    y_lengths = check_lengths(y_lengths, yl, batch_size=n, max_len=y.shape[1], device=x.device, fn=fn)
+    check_finite(x, xn, fn=fn)
+    check_finite(y, yn, fn=fn)
+    return x_lengths, y_lengths
 
 
 def check_int(

@@ -216,3 +216,31 @@ def test_same_device_against_first_or_given_device():
     V.check_same_device({"m": m}, device="meta")
     with pytest.raises(InvalidInputError, match=r"argument 'x\[1\]' must be on device cpu, got meta"):
         V.check_same_device({"x[0]": a, "x[1]": m}, device=torch.device("cpu"))
+
+
+def test_check_point_cloud_pair_is_the_one_rule_of_knn_chamfer_and_f1():
+    import torch
+
+    from geomgen import checks as V
+    from geomgen.errors import InvalidInputError
+    from geomgen.losses import chamfer_distance
+    from geomgen.metrics import f1_score
+    from geomgen.ops import knn_points
+
+    x, y = torch.rand(2, 5, 3), torch.rand(2, 7, 3)
+    lx, ly = V.check_point_cloud_pair(x, y, None, torch.tensor([7, 3]), fn="f")
+    assert lx.tolist() == [5, 5] and ly.tolist() == [7, 3] and lx.dtype == torch.int64
+    bad = [(torch.rand(3, 7, 3), "same batch size N=2"), (torch.rand(2, 7, 2), "same point dimension D=3"),
+           (torch.rand(2, 7, 3, dtype=torch.float64), "same dtype"), (torch.rand(2, 7), "(N, P2, D)")]
+    for yy, fragment in bad:
+        for call, names in ((lambda a, b: knn_points(a, b), ("p1", "p2")),
+                            (lambda a, b: chamfer_distance(a, b), ("x", "y")),
+                            (lambda a, b: f1_score(a, b), ("pred", "gt"))):
+            with pytest.raises(InvalidInputError, match=rf"argument '{names[1]}'.*{re.escape(fragment)}"):
+                call(x, yy)
+    with pytest.raises(InvalidInputError, match=r"'y_lengths' values must lie in \[0, 7\], got 8"):
+        V.check_point_cloud_pair(x, y, None, [7, 8])
+    with pytest.raises(InvalidInputError, match="'x' must have point dimension D >= 1"):
+        V.check_point_cloud_pair(torch.rand(2, 5, 0), torch.rand(2, 7, 0), None, None)
+    with pytest.raises(InvalidInputError, match="'x'.*NaN"):
+        V.check_point_cloud_pair(x.clone().fill_(float("nan")), y, None, None)

@@ -224,21 +224,9 @@ def chamfer_distance(
     # ---- clouds
     x, x_lengths, x_normals, x_n_explicit = _resolve_cloud(x, x_lengths, x_normals, "x")
     y, y_lengths, y_normals, y_n_explicit = _resolve_cloud(y, y_lengths, y_normals, "y")
-    V.check_tensor(x, "x", ndim=3, shape_desc="(N, P1, D)", floating=True, fn=_FN)
-    V.check_tensor(y, "y", ndim=3, shape_desc="(N, P2, D)", floating=True, fn=_FN)
+    x_lengths, y_lengths = V.check_point_cloud_pair(x, y, x_lengths, y_lengths, fn=_FN)
     N, P1, D = x.shape
     P2 = y.shape[1]
-    if y.shape[0] != N:
-        raise V.fail("y", f"must have the same batch size N={N} as 'x', got {y.shape[0]}", _FN)
-    if y.shape[2] != D:
-        raise V.fail("y", f"must have the same point dimension D={D} as 'x', got {y.shape[2]}", _FN)
-    if y.dtype != x.dtype:
-        raise V.fail("y", f"must have the same dtype as 'x' ({x.dtype}), got {y.dtype}", _FN)
-    V.check_same_device({"x": x, "y": y}, fn=_FN)
-    x_lengths = V.check_lengths(x_lengths, "x_lengths", batch_size=N, max_len=P1, device=x.device, fn=_FN)
-    y_lengths = V.check_lengths(y_lengths, "y_lengths", batch_size=N, max_len=P2, device=x.device, fn=_FN)
-    V.check_finite(x, "x", fn=_FN)
-    V.check_finite(y, "y", fn=_FN)
 
     # ---- normals
     # A normals tensor passed explicitly on one side needs normals on the other.

@@ -92,16 +92,8 @@ def f1_score(
     """
     pred, pred_lengths = _cloud(pred, pred_lengths, "pred", "pred_lengths")
     gt, gt_lengths = _cloud(gt, gt_lengths, "gt", "gt_lengths")
-    V.check_tensor(pred, "pred", ndim=3, shape_desc="(N, P1, D)", floating=True, fn=_FN)
-    V.check_tensor(gt, "gt", ndim=3, shape_desc="(N, P2, D)", floating=True, fn=_FN)
-    N, P1, D = pred.shape
-    if gt.shape[0] != N:
-        raise V.fail("gt", f"must have the same batch size N={N} as 'pred', got {gt.shape[0]}", _FN)
-    if gt.shape[2] != D:
-        raise V.fail("gt", f"must have the same point dimension D={D} as 'pred', got {gt.shape[2]}", _FN)
-    if gt.dtype != pred.dtype:
-        raise V.fail("gt", f"must have the same dtype as 'pred' ({pred.dtype}), got {gt.dtype}", _FN)
-    V.check_same_device({"pred": pred, "gt": gt}, fn=_FN)
+    pred_lengths, gt_lengths = V.check_point_cloud_pair(pred, gt, pred_lengths, gt_lengths,
+                                                        ("pred", "gt", "pred_lengths", "gt_lengths"), fn=_FN)
     if isinstance(thresholds, (str, bytes)) or not isinstance(thresholds, Sequence):
         raise V.fail("thresholds", f"must be a sequence of positive numbers, got {thresholds!r}", _FN)
     if len(thresholds) == 0:
@@ -109,13 +101,6 @@ def f1_score(
     ts = [V.check_float(t, "thresholds", positive=True, fn=_FN) for t in thresholds]
     if len(set(ts)) != len(ts):
         raise V.fail("thresholds", f"must be distinct, got {list(thresholds)!r}", _FN)
-    P2 = gt.shape[1]
-    pred_lengths = V.check_lengths(pred_lengths, "pred_lengths", batch_size=N, max_len=P1,
-                                   device=pred.device, fn=_FN)
-    gt_lengths = V.check_lengths(gt_lengths, "gt_lengths", batch_size=N, max_len=P2,
-                                 device=pred.device, fn=_FN)
-    V.check_finite(pred, "pred", fn=_FN)
-    V.check_finite(gt, "gt", fn=_FN)
 
     with torch.no_grad():
         p2g = knn_points_unchecked(pred.detach(), gt.detach(), pred_lengths, gt_lengths, K=1)

@@ -462,28 +462,13 @@ def knn_points(
     """
     fn = _FN
     check_backend(fn, backend)
-    V.check_tensor(p1, "p1", ndim=3, shape_desc="(N, P1, D)", floating=True, fn=fn)
-    V.check_tensor(p2, "p2", ndim=3, shape_desc="(N, P2, D)", floating=True, fn=fn)
-    N, P1, D = p1.shape
-    if p2.shape[0] != N:
-        raise V.fail("p2", f"must have the same batch size N={N} as 'p1', got {p2.shape[0]}", fn)
-    if p2.shape[2] != D:
-        raise V.fail("p2", f"must have the same point dimension D={D} as 'p1', got {p2.shape[2]}", fn)
-    if D < 1:
-        raise V.fail("p1", "must have point dimension D >= 1, got 0", fn)
-    if p2.dtype != p1.dtype:
-        raise V.fail("p2", f"must have the same dtype as 'p1' ({p1.dtype}), got {p2.dtype}", fn)
-    V.check_same_device({"p1": p1, "p2": p2}, fn=fn)
+    lengths1, lengths2 = V.check_point_cloud_pair(p1, p2, lengths1, lengths2, ("p1", "p2", "lengths1", "lengths2"),
+                                                  fn=fn)
     K = V.check_int(K, "K", min_value=1, fn=fn)
     norm = V.check_int(norm, "norm", fn=fn)
     V.check_choice(norm, "norm", (1, 2), fn=fn)
     V.check_bool(return_nn, "return_nn", fn=fn)
     V.check_bool(return_sorted, "return_sorted", fn=fn)
-    P2 = p2.shape[1]
-    lengths1 = V.check_lengths(lengths1, "lengths1", batch_size=N, max_len=P1, device=p1.device, fn=fn)
-    lengths2 = V.check_lengths(lengths2, "lengths2", batch_size=N, max_len=P2, device=p1.device, fn=fn)
-    V.check_finite(p1, "p1", fn=fn)
-    V.check_finite(p2, "p2", fn=fn)
     return knn_points_unchecked(p1, p2, lengths1, lengths2, K, return_nn, return_sorted, norm=norm, backend=backend)
 
 
