@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from geomgen.config import ModelConfig
 
@@ -57,7 +57,7 @@ def _check_build(kind: str, name: str, build: object) -> None:
     _check_callable(kind, name, "build", build)
 
 
-def _load_build(spec: RepresentationSpec | GeneratorSpec) -> Callable[..., Any]:
+def _load_build(spec: _ModelSpec) -> Callable[..., Any]:
     """``spec.build``, imported first when it names ``"package.module:attribute"``."""
     if not isinstance(spec.build, str):
         return spec.build
@@ -72,7 +72,7 @@ def _load_build(spec: RepresentationSpec | GeneratorSpec) -> Callable[..., Any]:
     return target
 
 
-def _apply_config(spec: RepresentationSpec | GeneratorSpec) -> None:
+def _apply_config(spec: _ModelSpec) -> None:
     """Check ``spec.config`` and derive ``spec.default_config`` from it (``default_config``
     given as well: validated by the config class and completed with its defaults)."""
     config = spec.config
@@ -85,8 +85,26 @@ def _apply_config(spec: RepresentationSpec | GeneratorSpec) -> None:
     object.__setattr__(spec, "default_config", derived)
 
 
+class _ModelSpec:
+    """What :class:`RepresentationSpec` and :class:`GeneratorSpec` do alike (each declares
+    its own fields): check the name and builder, apply ``config``, load a named builder."""
+
+    kind: ClassVar[str]
+    name: str
+    build: Callable[..., Any] | str
+
+    def __post_init__(self) -> None:
+        _check_name(self.kind, self.name)
+        _check_build(self.kind, self.name, self.build)
+        _apply_config(self)
+
+    def load_build(self) -> Callable[..., Any]:
+        """The builder: ``build`` itself, or the callable its ``"package.module:attribute"`` names."""
+        return _load_build(self)
+
+
 @dataclass(frozen=True)
-class RepresentationSpec:
+class RepresentationSpec(_ModelSpec):
     """A single-view shape predictor: image in, 3D shape out.
 
     Attributes:
@@ -118,20 +136,11 @@ class RepresentationSpec:
     tags: tuple[str, ...] = ()
     config: type[ModelConfig] | None = None
 
-    kind = "representation"
-
-    def __post_init__(self) -> None:
-        _check_name(self.kind, self.name)
-        _check_build(self.kind, self.name, self.build)
-        _apply_config(self)
-
-    def load_build(self) -> Callable[..., Any]:
-        """The builder: ``build`` itself, or the callable its ``"package.module:attribute"`` names."""
-        return _load_build(self)
+    kind: ClassVar[str] = "representation"
 
 
 @dataclass(frozen=True)
-class GeneratorSpec:
+class GeneratorSpec(_ModelSpec):
     """A generative model of 3D shapes (samples from noise, optionally conditioned).
 
     Attributes:
@@ -158,16 +167,7 @@ class GeneratorSpec:
     tags: tuple[str, ...] = ()
     config: type[ModelConfig] | None = None
 
-    kind = "generator"
-
-    def __post_init__(self) -> None:
-        _check_name(self.kind, self.name)
-        _check_build(self.kind, self.name, self.build)
-        _apply_config(self)
-
-    def load_build(self) -> Callable[..., Any]:
-        """The builder: ``build`` itself, or the callable its ``"package.module:attribute"`` names."""
-        return _load_build(self)
+    kind: ClassVar[str] = "generator"
 
 
 @dataclass(frozen=True)
