@@ -1,8 +1,9 @@
 """geomgen: 3D vision and generative modelling on PyTorch.
 
-The top level is light to import: submodules (``structures``, ``io``, ``ops``,
-``losses``, ``metrics``, ``render``, ``data``, ``nn``, ``train``) load on first attribute access, and plugins load on
-the first registry call.
+The top level is light to import (no torch): subpackages (``checks``, ``structures``,
+``io``, ``ops``, ``losses``, ``metrics``, ``render``, ``data``, ``nn``, ``train``,
+``weights``, ``models``, ``generative``, ...) load on first attribute access, and plugins
+load on the first registry call.
 
 Registry API (torchvision-style)::
 
@@ -59,6 +60,8 @@ __all__ = [
     "get_dataset",
     "components",
     "config",
+    "checks",
+    "backend",
     "structures",
     "io",
     "ops",
@@ -67,13 +70,18 @@ __all__ = [
     "render",
     "data",
     "nn",
+    "viewer",
     "train",
+    "weights",
     "models",
+    "generative",
     "predict",
 ]
 
-_LAZY_SUBMODULES = frozenset({"components", "config", "structures", "io", "ops", "losses", "metrics", "render",
-                              "data", "nn", "train", "models"})
+#: Subpackages loaded on first attribute access (``geomgen.ops``), bottom layer first.
+_LAZY_SUBMODULES = frozenset({"components", "config", "checks", "backend", "structures", "io", "ops", "losses",
+                              "metrics", "render", "data", "nn", "viewer", "train", "weights", "models",
+                              "generative"})
 
 
 def __getattr__(name: str) -> Any:
