@@ -199,15 +199,18 @@ class PluginManager(pluggy.PluginManager):
         """
         defaults = set(DEFAULT_PLUGINS.values())
         seen: set[tuple[str, str]] = set()
+        metadata: dict[int, tuple[str | None, str | None]] = {}  # one parse per distribution
         for ep in importlib.metadata.entry_points(group=group):
-            dist = getattr(ep, "dist", None)
-            dist_name = dist.metadata["Name"] if dist is not None else None
             if ep.value in defaults or (ep.name, ep.value) in seen:
                 continue  # already registered, or the same distribution seen twice on sys.path
             seen.add((ep.name, ep.value))
+            dist = getattr(ep, "dist", None)
+            if id(dist) not in metadata:
+                md = dist.metadata if dist is not None else None
+                metadata[id(dist)] = (md["Name"], md["Version"]) if md is not None else (None, None)
+            dist_name, version = metadata[id(dist)]
             builtin = (dist_name or "").lower() == FIRST_PARTY_DISTRIBUTION
-            info = PluginInfo(name=ep.name, distribution=dist_name,
-                              version=dist.version if dist is not None else None,
+            info = PluginInfo(name=ep.name, distribution=dist_name, version=version,
                               module=ep.value, builtin=builtin)
             self._load_and_add(info, ep.load)
 
