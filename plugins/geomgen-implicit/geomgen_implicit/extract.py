@@ -36,7 +36,6 @@ P_c)``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +43,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from geomgen import checks as V
+from geomgen.config import doublings
 from geomgen.errors import InvalidInputError
 from geomgen.ops import marching_cubes
 from geomgen.structures import Meshes
@@ -128,16 +129,11 @@ def _active_cells(values: torch.Tensor, level: float) -> torch.Tensor:
 def _check(n: Any, resolution0: Any, resolution: Any, bound: Any, level: Any, chunk_points: Any) -> None:
     for name, v, lo in (("n", n, 1), ("resolution0", resolution0, 2), ("resolution", resolution, 2),
                         ("chunk_points", chunk_points, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise InvalidInputError(f"{_FN}: argument '{name}' must be an integer >= {lo}, got {v!r}")
-    ratio = resolution // resolution0
-    if resolution % resolution0 or ratio & (ratio - 1):
-        raise InvalidInputError(f"{_FN}: argument 'resolution' must be resolution0 ({resolution0}) times a power "
-                                f"of 2, got {resolution}")
-    if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not 0 < bound < math.inf:
-        raise InvalidInputError(f"{_FN}: argument 'bound' must be a positive number, got {bound!r}")
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not math.isfinite(level):
-        raise InvalidInputError(f"{_FN}: argument 'level' must be a finite number, got {level!r}")
+        V.check_int(v, name, min_value=lo, fn=_FN)
+    if doublings(resolution, resolution0) is None:
+        raise V.fail("resolution", f"must be resolution0 ({resolution0}) times a power of 2, got {resolution}", _FN)
+    V.check_float(bound, "bound", positive=True, fn=_FN)
+    V.check_float(level, "level", fn=_FN)
 
 
 def refine_values(
