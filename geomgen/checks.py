@@ -291,6 +291,19 @@ def check_point_cloud_pair(
     return x_lengths, y_lengths
 
 
+def _number(v: float) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _range_problem(lo: tuple[str, float] | None, hi: tuple[str, float] | None, value: Any) -> str:
+    """``must be in [lo, hi), got v`` / ``must be >= lo, got v`` for the bounds that are set."""
+    if lo and hi:
+        return f"must be in {lo[0]}{_number(lo[1])}, {_number(hi[1])}{hi[0]}, got {value}"
+    if lo:
+        return f"must be {'>=' if lo[0] == '[' else '>'} {_number(lo[1])}, got {value}"
+    return f"must be {'<=' if hi[0] == ']' else '<'} {_number(hi[1])}, got {value}"  # type: ignore[index]
+
+
 def check_int(
     value: Any,
     name: str,
@@ -299,14 +312,28 @@ def check_int(
     max_value: int | None = None,
     fn: str | None = None,
 ) -> int:
-    """Require a Python/NumPy integer (not ``bool``) within bounds; return it as ``int``."""
+    """Require a Python/NumPy integer (not ``bool``) within bounds; return it as ``int``.
+
+    Args:
+        value: The value to check (any :class:`numbers.Integral`: ``int``,
+            ``numpy.int64``, ...; not ``bool``, a float or a tensor).
+        name: Argument name used in the error message.
+        min_value: Smallest value accepted (inclusive), or None.
+        max_value: Largest value accepted (inclusive), or None.
+        fn: Name of the public function, prefixed to the message.
+
+    Raises:
+        InvalidInputError: ``... must be an integer, got 1.5 (float)``, or out of
+            bounds: ``... must be >= 1, got 0``, ``... must be <= 8, got 9``, and
+            with both bounds ``... must be in [2, 512], got 1``.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise fail(name, f"must be an integer, got {value!r} ({type(value).__name__})", fn)
     value = int(value)
-    if min_value is not None and value < min_value:
-        raise fail(name, f"must be >= {min_value}, got {value}", fn)
-    if max_value is not None and value > max_value:
-        raise fail(name, f"must be <= {max_value}, got {value}", fn)
+    if (min_value is not None and value < min_value) or (max_value is not None and value > max_value):
+        lo = None if min_value is None else ("[", min_value)
+        hi = None if max_value is None else ("]", max_value)
+        raise fail(name, _range_problem(lo, hi, value), fn)
     return value
 
 
@@ -316,18 +343,54 @@ def check_float(
     *,
     positive: bool = False,
     nonnegative: bool = False,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    finite: bool = True,
     fn: str | None = None,
 ) -> float:
-    """Require a finite real number (not ``bool``); return it as ``float``."""
+    """Require a real number (not ``bool``), by default finite, within bounds; return it as ``float``.
+
+    Args:
+        value: The value to check (any :class:`numbers.Real`: ``int``, ``float``,
+            NumPy scalars, ...; not ``bool``, a string or a tensor).
+        name: Argument name used in the error message.
+        positive: Shorthand for ``gt=0``.
+        nonnegative: Shorthand for ``ge=0``.
+        gt: Strict lower bound (``value > gt``), or None.
+        ge: Inclusive lower bound (``value >= ge``), or None.
+        lt: Strict upper bound (``value < lt``), or None.
+        le: Inclusive upper bound (``value <= le``), or None.
+        finite: Reject ``+-inf`` (default); with ``False`` infinities are
+            accepted (then checked against the bounds).  NaN is always rejected.
+        fn: Name of the public function, prefixed to the message.
+
+    At most one lower bound (``positive``, ``nonnegative``, ``gt``, ``ge``) and
+    one upper bound (``lt``, ``le``) may be given (else ``TypeError``).
+
+    Raises:
+        InvalidInputError: ``... must be a real number, got '1' (str)``,
+            ``... must be finite, got inf``, or out of bounds: ``... must be > 0,
+            got 0.0``, with both bounds ``... must be in (0, 1), got 1.0``.
+    """
+    lows = [b for b in (("(", 0) if positive else None, ("[", 0) if nonnegative else None,
+                        None if gt is None else ("(", gt), None if ge is None else ("[", ge)) if b]
+    highs = [b for b in (None if lt is None else (")", lt), None if le is None else ("]", le)) if b]
+    if len(lows) > 1 or len(highs) > 1:
+        raise TypeError("check_float: give at most one lower bound (positive, nonnegative, gt, ge) "
+                        "and one upper bound (lt, le)")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise fail(name, f"must be a real number, got {value!r} ({type(value).__name__})", fn)
     value = float(value)
-    if value != value or value in (float("inf"), float("-inf")):
+    if value != value:
+        raise fail(name, "must be finite, got nan" if finite else "must not be NaN", fn)
+    if finite and value in (float("inf"), float("-inf")):
         raise fail(name, f"must be finite, got {value}", fn)
-    if positive and value <= 0:
-        raise fail(name, f"must be > 0, got {value}", fn)
-    if nonnegative and value < 0:
-        raise fail(name, f"must be >= 0, got {value}", fn)
+    lo, hi = (lows or [None])[0], (highs or [None])[0]
+    if (lo and not (value > lo[1] if lo[0] == "(" else value >= lo[1])) or (
+            hi and not (value < hi[1] if hi[0] == ")" else value <= hi[1])):
+        raise fail(name, _range_problem(lo, hi, value), fn)
     return value
 
 

@@ -105,6 +105,55 @@ def test_each_check_has_one_definition():
     assert where == {n: ["geomgen/checks.py"] for n in names}, where
 
 
+# ----------------------------------------------------------------------------- scalars
+def test_check_int_types_and_bounds():
+    import numpy as np
+
+    assert V.check_int(np.int64(3), "n") == 3 and type(V.check_int(np.int64(3), "n")) is int
+    assert V.check_int(2, "r", min_value=2, max_value=2) == 2
+    for value, kwargs, message in [
+        (True, {}, r"^f: argument 'n' must be an integer, got True \(bool\)$"),
+        (1.0, {}, r"must be an integer, got 1\.0 \(float\)"),
+        (torch.tensor(1), {}, r"must be an integer, got .* \(Tensor\)"),
+        (0, {"min_value": 1}, r"^f: argument 'n' must be >= 1, got 0$"),
+        (9, {"max_value": 8}, r"must be <= 8, got 9$"),
+        (1, {"min_value": 2, "max_value": 512}, r"must be in \[2, 512\], got 1$"),
+        (513, {"min_value": 2, "max_value": 512}, r"must be in \[2, 512\], got 513$"),
+    ]:
+        with pytest.raises(InvalidInputError, match=message):
+            V.check_int(value, "n", fn="f", **kwargs)
+
+
+def test_check_float_types_bounds_and_infinity():
+    import numpy as np
+
+    assert V.check_float(np.float32(0.5), "x", gt=0, lt=1) == 0.5
+    assert V.check_float(3, "x") == 3.0 and type(V.check_float(3, "x")) is float
+    assert V.check_float(0, "x", nonnegative=True) == 0.0 and V.check_float(2, "x", ge=-2, le=2) == 2.0
+    assert V.check_float(float("inf"), "zfar", finite=False, gt=1.0) == float("inf")
+    for value, kwargs, message in [
+        (True, {}, r"^f: argument 'x' must be a real number, got True \(bool\)$"),
+        ("1", {}, r"must be a real number, got '1' \(str\)"),
+        (float("nan"), {}, r"must be finite, got nan$"),
+        (float("inf"), {"positive": True}, r"must be finite, got inf$"),
+        (float("nan"), {"finite": False}, r"^f: argument 'x' must not be NaN$"),
+        (float("-inf"), {"finite": False, "gt": 0.5}, r"must be > 0\.5, got -inf$"),
+        (0, {"positive": True}, r"^f: argument 'x' must be > 0, got 0\.0$"),
+        (-1, {"nonnegative": True}, r"must be >= 0, got -1\.0$"),
+        (1.0, {"gt": 0, "lt": 1}, r"must be in \(0, 1\), got 1\.0$"),
+        (0.0, {"positive": True, "lt": 1}, r"must be in \(0, 1\), got 0\.0$"),
+        (2.5, {"ge": -2.0, "le": 2.0}, r"must be in \[-2, 2\], got 2\.5$"),
+        (1.0, {"nonnegative": True, "lt": 1}, r"must be in \[0, 1\), got 1\.0$"),
+        (3.0, {"le": 2}, r"must be <= 2, got 3\.0$"),
+    ]:
+        with pytest.raises(InvalidInputError, match=message):
+            V.check_float(value, "x", fn="f", **kwargs)
+    with pytest.raises(TypeError, match="at most one lower bound"):
+        V.check_float(1.0, "x", positive=True, ge=0)
+    with pytest.raises(TypeError, match="one upper bound"):
+        V.check_float(1.0, "x", lt=2, le=2)
+
+
 # ----------------------------------------------------------------------------- check_intrinsics
 def test_intrinsics_shapes_dtype_and_views():
     out = V.check_intrinsics(K0, n=3)
