@@ -36,6 +36,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 from geomgen.ops.knn import knn_points
 from geomgen.ops.marching_cubes import marching_cubes
@@ -43,19 +44,6 @@ from geomgen.ops.points_to_voxels import points_to_voxels
 from geomgen.structures import Meshes, Voxels
 
 __all__ = ["splat_points", "dilate", "fill_interior", "solid_occupancy", "reconstruct_surface", "auto_dilation"]
-
-
-def _check_int(value: Any, name: str, fn: str, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise InvalidInputError(f"{fn}: argument '{name}' must be an integer {rng}, got {value!r}")
-    return value
-
-
-def _check_bound(bound: Any, fn: str) -> float:
-    if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not 0 < bound < math.inf:
-        raise InvalidInputError(f"{fn}: argument 'bound' must be a finite number > 0, got {bound!r}")
-    return float(bound)
 
 
 def _check_grid(grid: Any, fn: str) -> torch.Tensor:
@@ -76,8 +64,8 @@ def splat_points(points: torch.Tensor, lengths: torch.Tensor | None = None, reso
         bound: half the grid's edge (> 0); points outside are dropped.
     """
     fn = "splat_points"
-    resolution = _check_int(resolution, "resolution", fn, 2, 512)
-    bound = _check_bound(bound, fn)
+    resolution = V.check_int(resolution, "resolution", min_value=2, max_value=512, fn=fn)
+    bound = V.check_float(bound, "bound", positive=True, fn=fn)
     vox = points_to_voxels(points.detach(), resolution, 2.0 * bound / resolution, lengths=lengths,
                            origin=(-bound, -bound, -bound))
     return vox.grids > 0.5
@@ -92,7 +80,7 @@ def dilate(grid: torch.Tensor, steps: int = 1, connectivity: int = 26) -> torch.
     """
     fn = "dilate"
     grid = _check_grid(grid, fn)
-    steps = _check_int(steps, "steps", fn, 0)
+    steps = V.check_int(steps, "steps", min_value=0, fn=fn)
     if connectivity not in (6, 26):
         raise InvalidInputError(f"{fn}: argument 'connectivity' must be 6 or 26, got {connectivity!r}")
     x = grid[:, None].to(torch.float32)
@@ -149,7 +137,7 @@ def solid_occupancy(grid: torch.Tensor, dilation: int = 1) -> torch.Tensor:
     always contains ``grid``."""
     fn = "solid_occupancy"
     grid = _check_grid(grid, fn)
-    dilation = _check_int(dilation, "dilation", fn, 0)
+    dilation = V.check_int(dilation, "dilation", min_value=0, fn=fn)
     solid = fill_interior(dilate(grid, dilation))
     if dilation:
         # erosion = complement of the dilated complement; the grid's outside counts as empty
@@ -204,17 +192,16 @@ def reconstruct_surface(points: torch.Tensor, lengths: torch.Tensor | None = Non
     if not isinstance(points, torch.Tensor) or points.dim() != 3 or points.shape[-1] != 3:
         desc = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
         raise InvalidInputError(f"{fn}: argument 'points' must be an (N, P, 3) tensor, got {desc}")
-    resolution = _check_int(resolution, "resolution", fn, 2, 512)
-    bound = _check_bound(bound, fn)
+    resolution = V.check_int(resolution, "resolution", min_value=2, max_value=512, fn=fn)
+    bound = V.check_float(bound, "bound", positive=True, fn=fn)
     size = 2.0 * bound / resolution
     if dilation is None:
         dilation = auto_dilation(points, lengths, size)
-    dilation = _check_int(dilation, "dilation", fn, 0)
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise InvalidInputError(f"{fn}: argument 'level' must be a number in (0, 1), got {level!r}")
+    dilation = V.check_int(dilation, "dilation", min_value=0, fn=fn)
+    level = V.check_float(level, "level", gt=0, lt=1, fn=fn)
     shell = splat_points(points, lengths, resolution, bound)
     solid = solid_occupancy(shell, dilation)
     grid = F.pad(solid.to(points.dtype if points.is_floating_point() else torch.float32), (1, 1, 1, 1, 1, 1))
     origin = -bound - size
     return marching_cubes(Voxels(grid, origin=(origin,) * 3, voxel_size=size, validate=False),
-                          level=float(level))
+                          level=level)
