@@ -40,6 +40,7 @@ from typing import Any
 
 import torch
 
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 
 __all__ = ["evaluate", "EvalReport", "format_table", "METRIC_COLUMNS", "EVAL_FORMAT"]
@@ -280,11 +281,10 @@ def evaluate(
     if not isinstance(model, ShapePredictor):
         raise InvalidInputError(f"{fn}: argument 'model' must be a geomgen.models.ShapePredictor, got "
                                 f"{type(model).__name__}")
-    for arg, value, lo in (("num_samples", num_samples, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            raise InvalidInputError(f"{fn}: argument '{arg}' must be an int >= {lo}, got {value!r}")
-    if isinstance(view, bool) or not isinstance(view, int):
-        raise InvalidInputError(f"{fn}: argument 'view' must be an int, got {view!r}")
+    num_samples = V.check_int(num_samples, "num_samples", min_value=1, fn=fn)
+    batch_size = V.check_int(batch_size, "batch_size", min_value=1, fn=fn)
+    seed = V.check_int(seed, "seed", min_value=0, fn=fn)
+    view = V.check_int(view, "view", fn=fn)
     ts = tuple(float(t) for t in thresholds)
     try:
         n_items = len(dataset)
