@@ -72,12 +72,12 @@ def make_contact_sheet(dataset: Any, indices: list[int] | None = None, *, num: i
     """
     import torch
 
+    from geomgen import checks as V
     from geomgen.io.images import colorize_depth, image_grid
 
-    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-        raise InvalidInputError(f"make_contact_sheet: argument 'num' must be an int >= 1, got {num!r}")
-    if isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < 1:
-        raise InvalidInputError(f"make_contact_sheet: argument 'tile_size' must be an int >= 1, got {tile_size!r}")
+    fn = "make_contact_sheet"
+    num = V.check_int(num, "num", min_value=1, fn=fn)
+    tile_size = V.check_int(tile_size, "tile_size", min_value=1, fn=fn)
     if indices is None:
         indices = pick_indices(dataset, num)
     if not indices:
@@ -89,8 +89,7 @@ def make_contact_sheet(dataset: Any, indices: list[int] | None = None, *, num: i
         if "images" not in s:
             raise InvalidInputError(f"make_contact_sheet: sample {i} of {type(dataset).__name__} has no images")
         S = s["images"].shape[0]
-        if isinstance(view, bool) or not isinstance(view, int) or not 0 <= view < S:
-            raise InvalidInputError(f"make_contact_sheet: argument 'view' must be an int in [0, {S}), got {view!r}")
+        view = V.check_int(view, "view", min_value=0, max_value=S - 1, fn=fn)
         image = s["images"][view].float()
         H, W = image.shape[-2:]
         f = max(1, -(-tile_size // max(H, W)))
