@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -582,12 +581,8 @@ def _check_category(category: Any, fn: str) -> str:
 def _rng(seed: Any, fn: str) -> tuple[np.random.Generator, int | None]:
     if isinstance(seed, np.random.Generator):
         return seed, None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise V.fail("seed", f"must be a non-negative int or a numpy.random.Generator, got {seed!r} "
-                             f"({type(seed).__name__})", fn)
-    if seed < 0:
-        raise V.fail("seed", f"must be >= 0, got {seed}", fn)
-    return np.random.default_rng(int(seed)), int(seed)
+    seed = V.check_int(seed, "seed", min_value=0, fn=fn)
+    return np.random.default_rng(seed), seed
 
 
 def _extent(tree: SDF) -> float:
