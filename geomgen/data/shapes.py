@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from geomgen import checks as V
 from geomgen.data.base import SPLITS, MeshRecord, MeshSampleDataset
 from geomgen.data.pipeline import derive_seed
 from geomgen.errors import InvalidInputError
@@ -96,12 +97,9 @@ class ShapesDataset(MeshSampleDataset):
         from geomgen.data.procedural import CATEGORIES, MAX_RESOLUTION, MIN_RESOLUTION
 
         fn = "ShapesDataset"
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise InvalidInputError(f"{fn}: argument 'seed' must be an int >= 0, got {seed!r}")
-        if isinstance(resolution, bool) or not isinstance(resolution, int) or not (
-                MIN_RESOLUTION <= resolution <= MAX_RESOLUTION):
-            raise InvalidInputError(f"{fn}: argument 'resolution' must be an int in [{MIN_RESOLUTION}, "
-                                    f"{MAX_RESOLUTION}], got {resolution!r}")
+        seed = V.check_int(seed, "seed", min_value=0, fn=fn)
+        resolution = V.check_int(resolution, "resolution", min_value=MIN_RESOLUTION, max_value=MAX_RESOLUTION,
+                                 fn=fn)
         self.seed = seed
         self.resolution = resolution
         self.selected: list[str] = _check_categories(categories, CATEGORIES, fn)
@@ -177,7 +175,4 @@ def _check_counts(per_category: Any, fn: str) -> dict[str, int]:
         counts.update(per_category)
     else:
         counts = {s: per_category for s in SPLITS}
-    for s, n in counts.items():
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise InvalidInputError(f"{fn}: argument 'per_category' must give ints >= 0, got {n!r} for {s!r}")
-    return counts
+    return {s: V.check_int(n, f'per_category["{s}"]', min_value=0, fn=fn) for s, n in counts.items()}
