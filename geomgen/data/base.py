@@ -52,6 +52,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from geomgen import checks as V
 from geomgen.data.cache import SampleCache
 from geomgen.data.pipeline import SampleConfig, build_sample, derive_seed, normalize_mesh
 from geomgen.errors import DatasetError, GeomgenError, InvalidInputError
@@ -185,13 +186,13 @@ class MeshSampleDataset(torch.utils.data.Dataset):
         self.split = split
         self.config = SampleConfig() if config is None else SampleConfig.from_dict(config)
         self.splits = _check_splits(splits, fn)
-        if view not in ("all", "random") and (
-            isinstance(view, bool) or not isinstance(view, (int, np.integer))
-            or not 0 <= int(view) < self.config.num_views
-        ):
-            raise InvalidInputError(f"{fn}: argument 'view' must be 'all', 'random' or an int in "
-                                    f"[0, {self.config.num_views}) (config.num_views), got {view!r}")
-        self.view: str | int = view if isinstance(view, str) else int(view)
+        if view not in ("all", "random"):
+            try:
+                view = V.check_int(view, "view", min_value=0, max_value=self.config.num_views - 1, fn=fn)
+            except InvalidInputError:
+                raise V.fail("view", f"must be 'all', 'random' or an int in [0, {self.config.num_views}) "
+                             f"(config.num_views), got {view!r}", fn) from None
+        self.view: str | int = view
         self.skipped: list[tuple[str, str]] = []
 
         scanned = list(self.scan())
@@ -282,9 +283,8 @@ class MeshSampleDataset(torch.utils.data.Dataset):
         per file and process); the next dataset construction rebuilds it on disk.
         """
         n = len(self.records)
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -n <= int(index) < n:
-            raise InvalidInputError(f"{type(self).__name__}: index must be an int in [{-n}, {n}), got {index!r}")
-        record = self.records[int(index)]
+        index = V.check_int(index, "index", min_value=-n, max_value=n - 1, fn=type(self).__name__)
+        record = self.records[index]
         try:
             return self.cache.load(record.id)
         except GeomgenError as e:

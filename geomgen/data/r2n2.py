@@ -82,6 +82,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from geomgen import checks as V
 from geomgen.data import _r2n2_format as F
 from geomgen.data._synsets import SHAPENETCORE_SYNSETS, read_taxonomy, resolve_categories
 from geomgen.data.base import SPLITS, _check_splits, file_fingerprint, hash_split, warn_skipped
@@ -424,9 +425,7 @@ class R2N2(torch.utils.data.Dataset):
         """The sample dict of model ``index`` (see the module docstring); a model that
         cannot be read is replaced by the next readable one, with a warning."""
         n = len(self.models)
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -n <= int(index) < n:
-            raise InvalidInputError(f"R2N2: index must be an int in [{-n}, {n}), got {index!r}")
-        i = int(index) % n
+        i = V.check_int(index, "index", min_value=-n, max_value=n - 1, fn="R2N2") % n
         for step in range(n):
             j = (i + step) % n
             if j not in self._bad:
