@@ -116,23 +116,15 @@ class SampleConfig:
         object.__setattr__(self, "near_surface_sigmas",
                            _float_tuple(self.near_surface_sigmas, "near_surface_sigmas", None, fn))
         object.__setattr__(self, "color", _float_tuple(self.color, "color", 3, fn))
-        V.check_int(self.image_size, "image_size", min_value=8, fn=fn)
-        if self.image_size > 1024:
-            raise V.fail("image_size", f"must be <= 1024, got {self.image_size}", fn)
+        V.check_int(self.image_size, "image_size", min_value=8, max_value=1024, fn=fn)
         V.check_int(self.num_views, "num_views", min_value=1, fn=fn)
         V.check_int(self.voxel_resolution, "voxel_resolution", min_value=1, fn=fn)
         V.check_int(self.num_points, "num_points", min_value=1, fn=fn)
         V.check_int(self.num_occupancy, "num_occupancy", min_value=2, fn=fn)
-        fov = _float(self.fov, "fov", fn)
-        if not 1.0 < fov < 120.0:
-            raise V.fail("fov", f"must lie in (1, 120) degrees, got {fov:g}", fn)
-        object.__setattr__(self, "fov", fov)
-        margin = _float(self.margin, "margin", fn)
-        if margin < 0:
-            raise V.fail("margin", f"must be >= 0, got {margin:g}", fn)
-        object.__setattr__(self, "margin", margin)
+        object.__setattr__(self, "fov", V.check_float(self.fov, "fov", gt=1.0, lt=120.0, fn=fn))
+        object.__setattr__(self, "margin", V.check_float(self.margin, "margin", nonnegative=True, fn=fn))
         if self.distance is not None:
-            d = _float(self.distance, "distance", fn)
+            d = V.check_float(self.distance, "distance", fn=fn)
             if d <= _CUBE_RADIUS + 0.01:
                 raise V.fail("distance", f"must be > {_CUBE_RADIUS + 0.01:.3f} (the unit cube must lie in front "
                              f"of the camera), got {d:g}; None picks one that fits", fn)
@@ -141,7 +133,7 @@ class SampleConfig:
         if not -90.0 < lo <= hi < 90.0:
             raise V.fail("elevation", f"must be (low, high) with -90 < low <= high < 90 degrees, got {self.elevation}",
                          fn)
-        bound = _float(self.occupancy_bound, "occupancy_bound", fn)
+        bound = V.check_float(self.occupancy_bound, "occupancy_bound", fn=fn)
         if bound < 0.5:
             raise V.fail("occupancy_bound", f"must be >= 0.5 (the box must hold the shape), got {bound:g}", fn)
         object.__setattr__(self, "occupancy_bound", bound)
@@ -180,19 +172,13 @@ class SampleConfig:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
-def _float(x: Any, name: str, fn: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.floating, np.integer)) or not math.isfinite(x):
-        raise V.fail(name, f"must be a finite number, got {x!r}", fn)
-    return float(x)
-
-
 def _float_tuple(x: Any, name: str, n: int | None, fn: str) -> tuple[float, ...]:
     if isinstance(x, (int, float)) and not isinstance(x, bool) and n is None:
         x = (x,)
     if not isinstance(x, (tuple, list)) or (n is not None and len(x) != n):
         want = f"{n} numbers" if n is not None else "a sequence of numbers"
         raise V.fail(name, f"must be {want}, got {x!r}", fn)
-    return tuple(_float(v, name, fn) for v in x)
+    return tuple(V.check_float(v, name, fn=fn) for v in x)
 
 
 def derive_seed(*parts: Any) -> int:
