@@ -101,9 +101,7 @@ def _prepare(meshes: Any, cameras: Any, znear: Any, zfar: Any, cull_backfaces: A
     check_backend(fn, backend)
     V.check_bool(cull_backfaces, "cull_backfaces", fn=fn)
     zn = V.check_float(znear, "znear", positive=True, fn=fn)
-    if isinstance(zfar, bool) or not isinstance(zfar, (int, float)) or zfar != zfar:
-        raise V.fail("zfar", f"must be a real number > znear (inf allowed), got {zfar!r}", fn)
-    zf = float(zfar)
+    zf = V.check_float(zfar, "zfar", finite=False, fn=fn)  # inf: no far plane
     if not zf > zn:
         raise V.fail("zfar", f"must be > znear ({zn:g}), got {zf:g}", fn)
     M, B = len(meshes), len(cameras)
