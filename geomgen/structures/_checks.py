@@ -373,10 +373,12 @@ def check_item_lengths(
 
 
 def check_positive_int(n: Any, name: str, minimum: int = 1) -> int:
-    """An int (not bool) ``>= minimum``."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
-        raise InvalidInputError(f"{name}: expected an int >= {minimum}, got {n!r}")
-    return int(n)
+    """An int (not bool) ``>= minimum``: :func:`geomgen.checks.check_int`, worded
+    like the structures' other messages (``"n: expected an int >= 1, got 0"``)."""
+    try:
+        return V.check_int(n, name, min_value=minimum)
+    except InvalidInputError:
+        raise InvalidInputError(f"{name}: expected an int >= {minimum}, got {n!r}") from None
 
 
 def parse_lengths(
