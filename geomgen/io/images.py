@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from geomgen import checks as V
 from geomgen.errors import FileFormatError, InvalidInputError
 from geomgen.io import _common as C
 
@@ -493,17 +494,16 @@ def colorize_depth(
         if not bool(torch.isfinite(d[m]).all()):
             raise _fail(fn, "depth", "must be finite where 'mask' is True")
     bg = _parse_color(background, "background", fn).to(d.device)
-    for name, v in (("near", near), ("far", far)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v)):
-            raise _fail(fn, name, f"must be None or a finite number, got {v!r}")
+    near = None if near is None else V.check_float(near, "near", fn=fn)
+    far = None if far is None else V.check_float(far, "far", fn=fn)
     if near is not None and far is not None and not far > near:
         raise _fail(fn, "far", f"must be > near ({near}), got {far}")
     out = bg[:, None, None].expand(3, *d.shape).to(torch.float32).clone()
     vals = d[m]
     if vals.numel() == 0:
         return out
-    lo = float(near) if near is not None else float(vals.min())
-    hi = float(far) if far is not None else float(vals.max())
+    lo = near if near is not None else float(vals.min())
+    hi = far if far is not None else float(vals.max())
     if hi > lo:
         t = ((vals - lo) / (hi - lo)).clamp(0.0, 1.0)
     else:  # one depth value (or near given beyond every depth): a step at `lo`
@@ -598,10 +598,8 @@ def image_grid(
     B = len(tiles)
     if ncols is None:
         ncols = math.ceil(math.sqrt(B))
-    if isinstance(ncols, bool) or not isinstance(ncols, numbers.Integral) or ncols < 1:
-        raise _fail(fn, "ncols", f"must be an integer >= 1, got {ncols!r}")
-    if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
-        raise _fail(fn, "padding", f"must be an integer >= 0, got {padding!r}")
+    ncols = V.check_int(ncols, "ncols", min_value=1, fn=fn)
+    padding = V.check_int(padding, "padding", min_value=0, fn=fn)
     if label_position not in ("below", "above"):
         raise _fail(fn, "label_position", f"must be 'below' or 'above', got {label_position!r}")
     bg = _parse_color(background, "background", fn)
@@ -611,9 +609,9 @@ def image_grid(
         for i, s in enumerate(labels):
             if not isinstance(s, str):
                 raise _fail(fn, "labels", f"must hold strings; labels[{i}] is {type(s).__name__}")
-    cols = min(int(ncols), B)
+    cols = min(ncols, B)
     rows = math.ceil(B / cols)
-    pad = int(padding)
+    pad = padding
     band, masks = (0, None) if labels is None else _label_masks(labels, W)
     cell_h = H + band
     device = tiles[0].device
