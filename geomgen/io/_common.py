@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from geomgen import checks as V
 from geomgen.errors import (
     BackendUnavailableError,
     FileFormatError,
@@ -587,11 +588,7 @@ def check_dtype(dtype: Any, fn: str) -> torch.dtype:
 
 def check_index(index: Any, n: int, fn: str, what: str) -> int:
     """Validate a batch index into a batch of ``n`` items (negative counts from the end)."""
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-        raise InvalidInputError(
-            f"{fn}: argument 'index' must be an integer, got {type(index).__name__}"
-        )
-    i = int(index)
+    i = V.check_int(index, "index", fn=fn)
     if not -n <= i < n:
         raise InvalidInputError(
             f"{fn}: argument 'index' = {i} is out of range for a batch of {n} {what}"
