@@ -37,12 +37,6 @@ def _check_grid(x: Any, name: str, channels: int, fn: str) -> torch.Tensor:
     return check_channels_first(x, name, channels, 3, fn)
 
 
-def _int_tuple(value: Any, name: str, fn: str) -> tuple[int, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
-        raise V.fail(name, f"must be a non-empty sequence of integers, got {value!r}", fn)
-    return tuple(V.check_int(v, name, min_value=1, fn=fn) for v in value)
-
-
 class Conv3dBlock(nn.Sequential):
     """``Conv3d -> norm -> activation`` with "same" padding (odd kernels).
 
@@ -299,7 +293,7 @@ class VoxelDecoder(nn.Module):
         if channels is None:
             chans = tuple(max(8, 64 >> i) for i in range(n_up + 1))
         else:
-            chans = _int_tuple(channels, "channels", fn)
+            chans = tuple(V.check_int_list(channels, "channels", fn=fn))
             if len(chans) != n_up + 1:
                 raise V.fail(
                     "channels",
@@ -380,7 +374,7 @@ class VoxelEncoder(nn.Module):
         fn = "VoxelEncoder"
         in_channels = V.check_int(in_channels, "in_channels", min_value=1, fn=fn)
         out_dim = V.check_int(out_dim, "out_dim", min_value=1, fn=fn)
-        chans = _int_tuple(channels, "channels", fn)
+        chans = tuple(V.check_int_list(channels, "channels", fn=fn))
         V.check_choice(pool, "pool", ("avg", "max", "flatten"), fn=fn)
         V.check_choice(init, "init", INIT_SCHEMES, fn=fn)
         flat = 1

@@ -44,12 +44,6 @@ UPSAMPLE_MODES: tuple[str, ...] = ("bilinear", "nearest", "transposed")
 _FN = "UNetDecoder2d"
 
 
-def _int_seq(value: Any, name: str, min_value: int) -> tuple[int, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
-        raise V.fail(name, f"must be a non-empty sequence of integers, got {value!r}", _FN)
-    return tuple(V.check_int(v, name, min_value=min_value, fn=_FN) for v in value)
-
-
 class _Stage(nn.Module):
     """One decoder stage: upsample ``x`` to the skip's size, concatenate, convolve.
 
@@ -145,15 +139,15 @@ class UNetDecoder2d(nn.Module):
         act: str = "relu",
         init: str = "kaiming",
     ) -> None:
-        enc = _int_seq(encoder_channels, "encoder_channels", 1)
+        enc = tuple(V.check_int_list(encoder_channels, "encoder_channels", fn=_FN))
         out_channels = V.check_int(out_channels, "out_channels", min_value=1, fn=_FN)
         L = len(enc)
         if widths is None:
             widths = tuple(enc[::-1][1:]) + (enc[0],)
-        widths = _int_seq(widths, "widths", 1)
+        widths = tuple(V.check_int_list(widths, "widths", fn=_FN))
         if len(widths) != L:
             raise V.fail("widths", f"must have {L} entries (one per pyramid level), got {len(widths)}", _FN)
-        strides = tuple(2 ** (i + 1) for i in range(L)) if strides is None else _int_seq(strides, "strides", 1)
+        strides = tuple(2 ** (i + 1) for i in range(L)) if strides is None else tuple(V.check_int_list(strides, "strides", fn=_FN))
         if len(strides) != L:
             raise V.fail("strides", f"must have {L} entries (one per pyramid level), got {len(strides)}", _FN)
         for a, b in zip(strides[:-1], strides[1:]):

@@ -249,9 +249,7 @@ RESNET_PRESETS: dict[str, dict[str, Any]] = {
 
 
 def _int_tuple(value: Any, name: str, fn: str, *, min_value: int, length: int | None = None) -> tuple[int, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
-        raise V.fail(name, f"must be a non-empty sequence of integers, got {value!r}", fn)
-    out = tuple(V.check_int(v, name, min_value=min_value, fn=fn) for v in value)
+    out = tuple(V.check_int_list(value, name, min_value=min_value, fn=fn))
     if length is not None and len(out) != length:
         raise V.fail(name, f"must have {length} entries (one per stage), got {len(out)}", fn)
     return out

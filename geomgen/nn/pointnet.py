@@ -137,9 +137,7 @@ class PointNetEncoder(nn.Module):
             raise V.fail("norm", f"must be 'none' with block='resnet' (its blocks have no norm), got {norm!r}", fn)
         if hidden_dims is None:
             hidden_dims = (64, 128, 256) if block == "simple" else (128,) * 5
-        if isinstance(hidden_dims, (str, bytes)) or not isinstance(hidden_dims, Sequence) or not hidden_dims:
-            raise V.fail("hidden_dims", f"must be a non-empty sequence of integers, got {hidden_dims!r}", fn)
-        hidden = tuple(V.check_int(h, "hidden_dims", min_value=1, fn=fn) for h in hidden_dims)
+        hidden = tuple(V.check_int_list(hidden_dims, "hidden_dims", fn=fn))
         super().__init__()
         self.in_dim, self.feat_dim, self.out_dim = in_dim, feat_dim, out_dim
         self.block, self.pool = block, pool
