@@ -215,9 +215,7 @@ class VoxelPixelCNN(ShapeGenerator):
         from geomgen_autoregressive.sampling import sample_full, sample_incremental
 
         fn = f"{type(self).__name__}.sample"
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or \
-                not 0 < temperature < math.inf:
-            raise V.fail("temperature", f"must be a finite number > 0, got {temperature!r}", fn)
+        temperature = V.check_float(temperature, "temperature", positive=True, fn=fn)
         V.check_choice(method, "method", SAMPLERS, fn=fn)
         sampler = sample_incremental if method == "incremental" else sample_full
-        return sampler(self, n, labels, generator, float(temperature))
+        return sampler(self, n, labels, generator, temperature)
