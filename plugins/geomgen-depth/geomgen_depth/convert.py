@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 from geomgen.structures import DepthMaps, Meshes, PointClouds
 
@@ -34,9 +35,7 @@ def _check_depthmaps(depth: object, fn: str) -> DepthMaps:
 
 
 def _check_rel(rel_threshold: object, fn: str) -> float:
-    if isinstance(rel_threshold, bool) or not isinstance(rel_threshold, (int, float)) or not rel_threshold > 0:
-        raise InvalidInputError(f"{fn}: argument 'rel_threshold' must be a number > 0, got {rel_threshold!r}")
-    return float(rel_threshold)
+    return V.check_float(rel_threshold, "rel_threshold", positive=True, finite=False, fn=fn)
 
 
 def continuous_neighbours(z: torch.Tensor, mask: torch.Tensor, rel_threshold: float) -> tuple[torch.Tensor, ...]:
@@ -150,10 +149,8 @@ def depth_to_points(depth: DepthMaps, num_points: int | None = None, rel_thresho
     """
     fn = "depth_to_points"
     dm = _check_depthmaps(depth, fn)
-    if num_points is not None and (isinstance(num_points, bool) or not isinstance(num_points, int)
-                                   or num_points < 1):
-        raise InvalidInputError(f"{fn}: argument 'num_points' must be a positive integer or None, "
-                                f"got {num_points!r}")
+    if num_points is not None:
+        num_points = V.check_int(num_points, "num_points", min_value=1, fn=fn)
     normals = depth_grid_normals(dm, rel_threshold)
     pts = dm.unproject()
     out_p, out_n = [], []

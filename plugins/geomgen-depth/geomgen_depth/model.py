@@ -38,7 +38,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from geomgen.errors import InvalidInputError
+from geomgen import checks as V
 from geomgen.losses import scale_invariant_depth_loss
 from geomgen.models import ShapePredictor, default_distance
 from geomgen.nn import NORM_KINDS, RESNET_PRESETS, ResNetEncoder
@@ -167,9 +167,7 @@ class DepthPredictor(ShapePredictor):
         (:func:`geomgen_depth.convert.depth_to_points`), at most ``num_points``
         (deterministic subsample), at least 1.
         """
-        if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 1:
-            raise InvalidInputError(f"predict_points: argument 'num_points' must be a positive integer, "
-                                    f"got {num_points!r}")
+        num_points = V.check_int(num_points, "num_points", min_value=1, fn="predict_points")
         dm = self.predict(images, K)
         pixels = depth_to_points(dm, num_points, self.config["rel_threshold"])
         if self.config["points_from"] == "pixels":
