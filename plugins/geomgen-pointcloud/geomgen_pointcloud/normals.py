@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 from geomgen.ops import knn_points
 
@@ -40,8 +41,7 @@ def estimate_normals(points: torch.Tensor, lengths: torch.Tensor | None = None, 
             or not points.is_floating_point():
         desc = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
         raise InvalidInputError(f"{fn}: argument 'points' must be an (N, P, 3) floating tensor, got {desc}")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 3:
-        raise InvalidInputError(f"{fn}: argument 'k' must be an integer >= 3, got {k!r}")
+    k = V.check_int(k, "k", min_value=3, fn=fn)
     N, P, _ = points.shape
     if lengths is None:
         lengths = torch.full((N,), P, dtype=torch.int64, device=points.device)
