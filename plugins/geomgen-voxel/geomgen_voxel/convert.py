@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 from geomgen.ops import cubify, marching_cubes
 from geomgen.structures import Meshes, Voxels
@@ -81,13 +82,8 @@ def _check(voxels: Any, method: Any, level: Any, surface_offset: Any) -> tuple[f
         raise InvalidInputError(f"{_FN}: argument 'voxels' must have kind 'occupancy', got {voxels.kind!r}")
     if method not in MESH_METHODS:
         raise InvalidInputError(f"{_FN}: argument 'method' must be one of {MESH_METHODS}, got {method!r}")
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < level < 1.0:
-        raise InvalidInputError(f"{_FN}: argument 'level' must be a number in (0, 1), got {level!r}")
-    if (isinstance(surface_offset, bool) or not isinstance(surface_offset, (int, float))
-            or not -2.0 <= surface_offset <= 2.0):
-        raise InvalidInputError(f"{_FN}: argument 'surface_offset' must be a number of voxels in [-2, 2], "
-                                f"got {surface_offset!r}")
-    return float(level), float(surface_offset)
+    return (V.check_float(level, "level", gt=0.0, lt=1.0, fn=_FN),
+            V.check_float(surface_offset, "surface_offset", ge=-2.0, le=2.0, fn=_FN))
 
 
 def voxels_to_meshes(
