@@ -72,12 +72,12 @@ def volume_iou(pred: Any, gt: Any, num_points: int = 100_000, generator: Any = N
     """
     import torch
 
+    from geomgen import checks as V
     from geomgen_sdf.winding import contains
 
     _check_meshes("pred", pred)
     _check_meshes("gt", gt)
-    if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 1:
-        raise InvalidInputError(f"num_points: expected a positive integer, got {num_points!r}")
+    num_points = V.check_int(num_points, "num_points", min_value=1, fn="volume_iou")
     pred_verts, pred_faces = pred.verts_list(), pred.faces_list()
     gt_verts, gt_faces = gt.verts_list(), gt.faces_list()
     if len(pred_verts) != len(gt_verts):
@@ -151,13 +151,12 @@ def voxelize(verts: Any, faces: Any, resolution: int = 32, padding: float = 0.05
     """
     import torch
 
+    from geomgen import checks as V
     from geomgen.structures import Voxels
     from geomgen_sdf.winding import signed_distance, winding_number
 
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or not 2 <= resolution <= MAX_RESOLUTION:
-        raise InvalidInputError(f"resolution: expected an integer in [2, {MAX_RESOLUTION}], got {resolution!r}")
-    if not (isinstance(padding, (int, float)) and 0 <= padding < float("inf")):
-        raise InvalidInputError(f"padding: expected a finite number >= 0, got {padding!r}")
+    resolution = V.check_int(resolution, "resolution", min_value=2, max_value=MAX_RESOLUTION, fn="voxelize")
+    padding = V.check_float(padding, "padding", nonnegative=True, fn="voxelize")
     verts = torch.as_tensor(verts)
     faces = torch.as_tensor(faces)
     if faces.ndim != 2 or faces.shape[0] == 0:

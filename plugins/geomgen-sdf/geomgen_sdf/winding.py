@@ -38,6 +38,7 @@ from typing import Any
 
 import torch
 
+from geomgen import checks as V
 from geomgen.errors import InvalidInputError
 
 __all__ = [
@@ -101,8 +102,7 @@ def _prepare(points: Any, verts: Any, faces: Any, chunk_size: int | None
         raise InvalidInputError("verts: contains NaN or Inf")
     if chunk_size is None:
         chunk_size = DEFAULT_CHUNK_SIZE if points.device.type == "cpu" else DEFAULT_CHUNK_SIZE_GPU
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InvalidInputError(f"chunk_size: expected a positive integer, got {chunk_size!r}")
+    chunk_size = V.check_int(chunk_size, "chunk_size", min_value=1)
     triangles = verts[faces.long()]  # (F, 3, 3)
     return points, triangles, chunk_size
 
