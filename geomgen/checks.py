@@ -35,6 +35,8 @@ from typing import Any
 
 import torch
 
+from geomgen.config import _CHECKS as _CONFIG_BOUNDS
+from geomgen.config import _range as _config_range
 from geomgen.errors import InvalidInputError
 
 __all__ = [
@@ -291,17 +293,11 @@ def check_point_cloud_pair(
     return x_lengths, y_lengths
 
 
-def _number(v: float) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def _range_problem(lo: tuple[str, float] | None, hi: tuple[str, float] | None, value: Any) -> str:
-    """``must be in [lo, hi), got v`` / ``must be >= lo, got v`` for the bounds that are set."""
-    if lo and hi:
-        return f"must be in {lo[0]}{_number(lo[1])}, {_number(hi[1])}{hi[0]}, got {value}"
-    if lo:
-        return f"must be {'>=' if lo[0] == '[' else '>'} {_number(lo[1])}, got {value}"
-    return f"must be {'<=' if hi[0] == ']' else '<'} {_number(hi[1])}, got {value}"  # type: ignore[index]
+def _check_bounds(value: float, name: str, bounds: Mapping[str, float | None], fn: str | None) -> None:
+    """Raise unless ``value`` keeps the ``ge``/``gt``/``le``/``lt`` bounds that are not None, in
+    the words of :func:`geomgen.config.param`'s bounds: ``must be in (0, 1), got 1.0``."""
+    if any(bounds[b] is not None and not op(value, bounds[b]) for b, op in _CONFIG_BOUNDS):
+        raise fail(name, f"must be{_config_range(bounds)}, got {value}", fn)
 
 
 def check_int(
@@ -330,10 +326,7 @@ def check_int(
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise fail(name, f"must be an integer, got {value!r} ({type(value).__name__})", fn)
     value = int(value)
-    if (min_value is not None and value < min_value) or (max_value is not None and value > max_value):
-        lo = None if min_value is None else ("[", min_value)
-        hi = None if max_value is None else ("]", max_value)
-        raise fail(name, _range_problem(lo, hi, value), fn)
+    _check_bounds(value, name, {"ge": min_value, "gt": None, "le": max_value, "lt": None}, fn)
     return value
 
 
@@ -374,10 +367,8 @@ def check_float(
             ``... must be finite, got inf``, or out of bounds: ``... must be > 0,
             got 0.0``, with both bounds ``... must be in (0, 1), got 1.0``.
     """
-    lows = [b for b in (("(", 0) if positive else None, ("[", 0) if nonnegative else None,
-                        None if gt is None else ("(", gt), None if ge is None else ("[", ge)) if b]
-    highs = [b for b in (None if lt is None else (")", lt), None if le is None else ("]", le)) if b]
-    if len(lows) > 1 or len(highs) > 1:
+    lows = [b for b in (0 if positive else None, 0 if nonnegative else None, gt, ge) if b is not None]
+    if len(lows) > 1 or (lt is not None and le is not None):
         raise TypeError("check_float: give at most one lower bound (positive, nonnegative, gt, ge) "
                         "and one upper bound (lt, le)")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -387,10 +378,9 @@ def check_float(
         raise fail(name, "must be finite, got nan" if finite else "must not be NaN", fn)
     if finite and value in (float("inf"), float("-inf")):
         raise fail(name, f"must be finite, got {value}", fn)
-    lo, hi = (lows or [None])[0], (highs or [None])[0]
-    if (lo and not (value > lo[1] if lo[0] == "(" else value >= lo[1])) or (
-            hi and not (value < hi[1] if hi[0] == ")" else value <= hi[1])):
-        raise fail(name, _range_problem(lo, hi, value), fn)
+    gt = 0 if positive else gt
+    ge = 0 if nonnegative else ge
+    _check_bounds(value, name, {"ge": ge, "gt": gt, "le": le, "lt": lt}, fn)
     return value
 
 
