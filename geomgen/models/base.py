@@ -105,8 +105,7 @@ def single_view(batch: Mapping[str, Any], view: int = 0) -> dict[str, Any]:
     if images.dim() == 4:
         return out
     S = images.shape[1]
-    if not isinstance(view, int) or not -S <= view < S:
-        raise InvalidInputError(f"single_view: argument 'view' must be an int in [{-S}, {S}), got {view!r}")
+    view = V.check_int(view, "view", min_value=-S, max_value=S - 1, fn="single_view")
     for key in ("images", "depths", "masks", "K", "world_from_camera", "view_indices"):
         if key in batch and isinstance(batch[key], torch.Tensor):
             out[key] = batch[key][:, view]
