@@ -35,8 +35,7 @@ from typing import Any
 
 import torch
 
-from geomgen.config import _CHECKS as _CONFIG_BOUNDS
-from geomgen.config import _range as _config_range
+from geomgen.config import describe_bounds, within_bounds
 from geomgen.errors import InvalidInputError
 
 __all__ = [
@@ -296,8 +295,8 @@ def check_point_cloud_pair(
 def _check_bounds(value: float, name: str, bounds: Mapping[str, float | None], fn: str | None) -> None:
     """Raise unless ``value`` keeps the ``ge``/``gt``/``le``/``lt`` bounds that are not None, in
     the words of :func:`geomgen.config.param`'s bounds: ``must be in (0, 1), got 1.0``."""
-    if any(bounds[b] is not None and not op(value, bounds[b]) for b, op in _CONFIG_BOUNDS):
-        raise fail(name, f"must be{_config_range(bounds)}, got {value}", fn)
+    if not within_bounds(value, bounds):
+        raise fail(name, f"must be{describe_bounds(bounds)}, got {value}", fn)
 
 
 def check_int(

@@ -55,7 +55,8 @@ except ImportError:  # Python 3.10: only a hint for type checkers
 
 from geomgen.errors import InvalidInputError
 
-__all__ = ["ModelConfig", "PredictorConfig", "GeneratorConfig", "MeanShapeConfig", "param", "doublings"]
+__all__ = ["ModelConfig", "PredictorConfig", "GeneratorConfig", "MeanShapeConfig", "param", "doublings",
+           "describe_bounds", "within_bounds"]
 
 C = TypeVar("C", bound="ModelConfig")
 
@@ -161,9 +162,11 @@ def _number(v: float) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _range(meta: Mapping[str, Any]) -> str:
-    lo = ("[", meta["ge"]) if meta["ge"] is not None else ("(", meta["gt"]) if meta["gt"] is not None else None
-    hi = ("]", meta["le"]) if meta["le"] is not None else (")", meta["lt"]) if meta["lt"] is not None else None
+def describe_bounds(bounds: Mapping[str, Any]) -> str:
+    """The words for ``ge``/``gt``/``le``/``lt`` bounds (None: no bound), as config and
+    :mod:`geomgen.checks` messages say them: ``" in (0, 1]"``, ``" >= 1"``, ``""`` for none."""
+    lo = ("[", bounds["ge"]) if bounds["ge"] is not None else ("(", bounds["gt"]) if bounds["gt"] is not None else None
+    hi = ("]", bounds["le"]) if bounds["le"] is not None else (")", bounds["lt"]) if bounds["lt"] is not None else None
     if lo and hi:
         return f" in {lo[0]}{_number(lo[1])}, {_number(hi[1])}{hi[0]}"
     if lo:
@@ -183,7 +186,7 @@ def _allowed(p: _Param) -> str:
         elif m["vocabulary"] is not None:
             parts.append(f"a name in {m['vocabulary']}")
         else:
-            parts.append(_NOUNS[k.scalar][0] + (_range(m) if k.scalar in (int, float) else ""))
+            parts.append(_NOUNS[k.scalar][0] + (describe_bounds(m) if k.scalar in (int, float) else ""))
     if k.item is not None:
         if m["length"] is not None:
             count = f"a list of {m['length']} "
@@ -191,7 +194,7 @@ def _allowed(p: _Param) -> str:
             count = "a non-empty list of " if m["min_length"] == 1 else f"a list of at least {m['min_length']} "
         else:
             count = "a list of "
-        what = _NOUNS[k.item][1] + (_range(m) if k.item in (int, float) else "")
+        what = _NOUNS[k.item][1] + (describe_bounds(m) if k.item in (int, float) else "")
         if m["choices"] is not None and k.scalar is None:
             what = "values among " + ", ".join(repr(c) for c in m["choices"])
         parts.append(count + what)
@@ -206,9 +209,14 @@ def _scalar(tp: type, m: Mapping[str, Any], value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral if tp is int else numbers.Real):
         return None
     v = tp(value)
-    if not math.isfinite(v) or any(m[b] is not None and not op(v, m[b]) for b, op in _CHECKS):
+    if not math.isfinite(v) or not within_bounds(v, m):
         return None
     return v
+
+
+def within_bounds(value: float, bounds: Mapping[str, Any]) -> bool:
+    """Whether ``value`` keeps every ``ge``/``gt``/``le``/``lt`` bound of ``bounds`` that is not None."""
+    return all(bounds.get(b) is None or op(value, bounds[b]) for b, op in _CHECKS)
 
 
 def _jsonable(value: Any) -> Any:
