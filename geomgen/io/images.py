@@ -52,22 +52,18 @@ ImageLike = Any  # str | os.PathLike | PIL.Image.Image | numpy.ndarray | torch.T
 # ---------------------------------------------------------------------------
 
 
-def _fail(fn: str, name: str, problem: str) -> InvalidInputError:
-    return InvalidInputError(f"{fn}: argument '{name}' {problem}")
-
-
 def _parse_size(size: Any, fn: str) -> tuple[int, int] | None:
     if size is None:
         return None
     if isinstance(size, numbers.Integral) and not isinstance(size, bool):
         if size < 1:
-            raise _fail(fn, "size", f"must be >= 1, got {size}")
+            raise V.fail("size", f"must be >= 1, got {size}", fn)
         return int(size), int(size)
     if isinstance(size, (tuple, list)) and len(size) == 2 and all(
         isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in size
     ):
         return int(size[0]), int(size[1])
-    raise _fail(fn, "size", f"must be None, an int or an (H, W) pair of ints >= 1, got {size!r}")
+    raise V.fail("size", f"must be None, an int or an (H, W) pair of ints >= 1, got {size!r}", fn)
 
 
 def _parse_color(value: Any, name: str, fn: str) -> torch.Tensor:
@@ -79,11 +75,11 @@ def _parse_color(value: Any, name: str, fn: str) -> torch.Tensor:
             t = torch.as_tensor(value.detach().cpu() if isinstance(value, torch.Tensor) else value,
                                 dtype=torch.float32).flatten()
         except (TypeError, ValueError, RuntimeError):
-            raise _fail(fn, name, f"must be a number or an RGB triple in [0, 1], got {value!r}") from None
+            raise V.fail(name, f"must be a number or an RGB triple in [0, 1], got {value!r}", fn) from None
         if t.numel() != 3:
-            raise _fail(fn, name, f"must be a number or an RGB triple in [0, 1], got {value!r}")
+            raise V.fail(name, f"must be a number or an RGB triple in [0, 1], got {value!r}", fn)
     if not bool(torch.isfinite(t).all()) or bool((t < 0).any()) or bool((t > 1).any()):
-        raise _fail(fn, name, f"must lie in [0, 1], got {t.tolist()}")
+        raise V.fail(name, f"must lie in [0, 1], got {t.tolist()}", fn)
     return t
 
 
@@ -92,20 +88,18 @@ def _layout(shape: tuple[int, ...], channels_first: bool, fn: str, name: str) ->
     if len(shape) == 2:
         return "hw", 1
     if len(shape) != 3:
-        raise _fail(fn, name, f"must be (H, W), (C, H, W) or (H, W, C) with C in 1, 3, 4; got shape {tuple(shape)}")
+        raise V.fail(name, f"must be (H, W), (C, H, W) or (H, W, C) with C in 1, 3, 4; got shape {tuple(shape)}", fn)
     native, other = ("chw", "hwc") if channels_first else ("hwc", "chw")
     size = {"chw": shape[0], "hwc": shape[2]}
     if size[native] in (1, 3, 4):
         return native, size[native]
     if size[native] == 2:
-        raise _fail(fn, name, f"has shape {tuple(shape)}: 2-channel (grey + alpha) arrays are not supported; "
-                    "give grey (1), RGB (3) or RGBA (4) channels")
+        raise V.fail(name, f"has shape {tuple(shape)}: 2-channel (grey + alpha) arrays are not supported; "
+                    "give grey (1), RGB (3) or RGBA (4) channels", fn)
     if size[other] in (1, 3, 4):
         return other, size[other]
-    raise _fail(
-        fn, name, f"has shape {tuple(shape)}: no channel axis of size 1, 3 or 4 (grey, RGB, RGBA) "
-        f"{'first' if channels_first else 'last'} (or {'last' if channels_first else 'first'})",
-    )
+    raise V.fail(name, f"has shape {tuple(shape)}: no channel axis of size 1, 3 or 4 (grey, RGB, RGBA) "
+        f"{'first' if channels_first else 'last'} (or {'last' if channels_first else 'first'})", fn)
 
 
 def _to_float_chw(
@@ -119,7 +113,7 @@ def _to_float_chw(
     elif kind == "hwc":
         x = x.permute(2, 0, 1)
     if x.shape[1] == 0 or x.shape[2] == 0:
-        raise _fail(fn, name, f"is empty (height {x.shape[1]}, width {x.shape[2]})")
+        raise V.fail(name, f"is empty (height {x.shape[1]}, width {x.shape[2]})", fn)
     dt = x.dtype
     if scale is not None:
         return x.to(torch.float32) / scale
@@ -135,12 +129,10 @@ def _to_float_chw(
         if bool(bad.any()):
             vals = xf[torch.isfinite(xf)]
             rng = f"[{float(vals.min()):g}, {float(vals.max()):g}]" if vals.numel() else "no finite value"
-            raise _fail(
-                fn, name, f"has {int(bad.sum())} value(s) outside [0, 1] or not finite (range {rng}); "
-                "floating images must lie in [0, 1] (divide 0..255 data by 255)",
-            )
+            raise V.fail(name, f"has {int(bad.sum())} value(s) outside [0, 1] or not finite (range {rng}); "
+                "floating images must lie in [0, 1] (divide 0..255 data by 255)", fn)
         return xf
-    raise _fail(fn, name, f"has dtype {dt}; images must be uint8, uint16, bool or floating in [0, 1]")
+    raise V.fail(name, f"has dtype {dt}; images must be uint8, uint16, bool or floating in [0, 1]", fn)
 
 
 def _numpy_to_tensor(a: np.ndarray, fn: str, name: str) -> tuple[torch.Tensor, float | None]:
@@ -149,7 +141,7 @@ def _numpy_to_tensor(a: np.ndarray, fn: str, name: str) -> tuple[torch.Tensor, f
     if a.dtype == np.uint16:
         return torch.from_numpy(a.astype(np.int32)), 65535.0
     if a.dtype != np.uint8 and a.dtype.kind not in "bf":
-        raise _fail(fn, name, f"has dtype {a.dtype}; images must be uint8, uint16, bool or floating in [0, 1]")
+        raise V.fail(name, f"has dtype {a.dtype}; images must be uint8, uint16, bool or floating in [0, 1]", fn)
     a = np.ascontiguousarray(a)
     return torch.from_numpy(a if a.flags.writeable else a.copy()), None
 
@@ -170,8 +162,8 @@ def _pil_to_chw(img: Any, fn: str, name: str) -> torch.Tensor:
     elif mode == "I":  # 32-bit ints: 16-bit PNGs are read this way by some Pillow versions
         a = np.array(img)
         if a.size and (a.min() < 0 or a.max() > 65535):
-            raise _fail(fn, name, "is a 32-bit integer image (mode 'I') with values outside 0..65535; "
-                        "convert it to 8 or 16 bits first")
+            raise V.fail(name, "is a 32-bit integer image (mode 'I') with values outside 0..65535; "
+                        "convert it to 8 or 16 bits first", fn)
         return _nonempty(torch.from_numpy(a.astype(np.float32) / 65535.0)[None], fn, name)
     elif mode == "F":
         return _to_float_chw(torch.from_numpy(np.array(img, dtype=np.float32)), fn, name, True)
@@ -188,7 +180,7 @@ def _pil_to_chw(img: Any, fn: str, name: str) -> torch.Tensor:
 
 def _nonempty(t: torch.Tensor, fn: str, name: str) -> torch.Tensor:
     if t.shape[1] == 0 or t.shape[2] == 0:
-        raise _fail(fn, name, f"is empty (height {t.shape[1]}, width {t.shape[2]})")
+        raise V.fail(name, f"is empty (height {t.shape[1]}, width {t.shape[2]})", fn)
     return t
 
 
@@ -270,7 +262,7 @@ def load_image(
     out_size = _parse_size(size, fn)
     bg = _parse_color(background, "background", fn)
     if not isinstance(return_alpha, bool):
-        raise _fail(fn, "return_alpha", f"must be True or False, got {return_alpha!r}")
+        raise V.fail("return_alpha", f"must be True or False, got {return_alpha!r}", fn)
     if isinstance(image, (str, os.PathLike)):
         chw = _open_file(C.as_path(image, fn, "image"), fn)
     elif _is_pil(image):
@@ -280,12 +272,10 @@ def load_image(
         chw = _to_float_chw(t, fn, "image", channels_first=False, scale=scale)
     elif isinstance(image, torch.Tensor):
         if image.is_complex():
-            raise _fail(fn, "image", f"has dtype {image.dtype}; images must be real")
+            raise V.fail("image", f"has dtype {image.dtype}; images must be real", fn)
         chw = _to_float_chw(image.detach(), fn, "image", channels_first=True)
     else:
-        raise _fail(
-            fn, "image", f"must be a path, a PIL image, a NumPy array or a torch tensor, got {type(image).__name__}"
-        )
+        raise V.fail("image", f"must be a path, a PIL image, a NumPy array or a torch tensor, got {type(image).__name__}", fn)
     nc = chw.shape[0]
     if nc in (2, 4):
         color, alpha = chw[:-1], chw[-1]
@@ -341,8 +331,8 @@ def save_image(path: C.PathLike, image: ImageLike) -> Path:
     else:
         img = Image.fromarray(_to_hwc_array(image, fn))
     if pil_format == "JPEG" and img.mode not in ("L", "RGB"):
-        raise _fail(fn, "image", f"has mode {img.mode}; JPEG stores 8-bit grey or RGB only (save alpha or "
-                    "16-bit images as PNG)")
+        raise V.fail("image", f"has mode {img.mode}; JPEG stores 8-bit grey or RGB only (save alpha or "
+                    "16-bit images as PNG)", fn)
     tmp = p.with_name(f".{p.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
         options = {"quality": 95, "subsampling": 0} if pil_format == "JPEG" else {}
@@ -358,7 +348,7 @@ def _to_hwc_array(image: Any, fn: str) -> np.ndarray:
     """Tensor/array image -> uint8 (H, W), (H, W, 3|4) or uint16 (H, W) NumPy array."""
     if isinstance(image, torch.Tensor):
         if image.is_complex():
-            raise _fail(fn, "image", f"has dtype {image.dtype}; images must be real")
+            raise V.fail("image", f"has dtype {image.dtype}; images must be real", fn)
         t = image.detach().cpu()
         is16 = t.dtype == getattr(torch, "uint16", None)
         if is16:
@@ -369,17 +359,17 @@ def _to_hwc_array(image: Any, fn: str) -> np.ndarray:
         is16 = scale is not None
         channels_first = False
     else:
-        raise _fail(fn, "image", f"must be a torch tensor, a NumPy array or a PIL image, got {type(image).__name__}")
+        raise V.fail("image", f"must be a torch tensor, a NumPy array or a PIL image, got {type(image).__name__}", fn)
     kind, nc = _layout(tuple(t.shape), channels_first, fn, "image")
     if kind == "chw":
         t = t.permute(1, 2, 0)
     elif kind == "hw":
         t = t[:, :, None]
     if t.shape[0] == 0 or t.shape[1] == 0:
-        raise _fail(fn, "image", f"is empty (height {t.shape[0]}, width {t.shape[1]})")
+        raise V.fail("image", f"is empty (height {t.shape[0]}, width {t.shape[1]})", fn)
     if is16:
         if nc != 1:
-            raise _fail(fn, "image", "is uint16 with colour channels; only grey images can be written with 16 bits")
+            raise V.fail("image", "is uint16 with colour channels; only grey images can be written with 16 bits", fn)
         return np.ascontiguousarray(t[:, :, 0].to(torch.int32).numpy().astype(np.uint16))
     if t.dtype == torch.uint8:
         a = t.numpy()
@@ -477,11 +467,11 @@ def colorize_depth(
     fn = "colorize_depth"
     d = torch.from_numpy(np.asarray(depth)) if isinstance(depth, np.ndarray) else depth
     if not isinstance(d, torch.Tensor):
-        raise _fail(fn, "depth", f"must be an (H, W) tensor or array, got {type(depth).__name__}")
+        raise V.fail("depth", f"must be an (H, W) tensor or array, got {type(depth).__name__}", fn)
     if d.dim() != 2:
-        raise _fail(fn, "depth", f"must be an (H, W) depth map, got shape {tuple(d.shape)}")
+        raise V.fail("depth", f"must be an (H, W) depth map, got shape {tuple(d.shape)}", fn)
     if d.dtype == torch.bool or d.is_complex():
-        raise _fail(fn, "depth", f"must hold real numbers, got dtype {d.dtype}")
+        raise V.fail("depth", f"must hold real numbers, got dtype {d.dtype}", fn)
     d = d.detach().to(torch.float64)
     if mask is None:
         m = torch.isfinite(d) & (d > 0)
@@ -489,15 +479,15 @@ def colorize_depth(
         m = torch.from_numpy(np.asarray(mask)) if isinstance(mask, np.ndarray) else mask
         if not isinstance(m, torch.Tensor) or m.dtype != torch.bool or tuple(m.shape) != tuple(d.shape):
             got = f"{m.dtype} {tuple(m.shape)}" if isinstance(m, torch.Tensor) else type(mask).__name__
-            raise _fail(fn, "mask", f"must be a bool (H, W) = {tuple(d.shape)} tensor or array, got {got}")
+            raise V.fail("mask", f"must be a bool (H, W) = {tuple(d.shape)} tensor or array, got {got}", fn)
         m = m.to(d.device)
         if not bool(torch.isfinite(d[m]).all()):
-            raise _fail(fn, "depth", "must be finite where 'mask' is True")
+            raise V.fail("depth", "must be finite where 'mask' is True", fn)
     bg = _parse_color(background, "background", fn).to(d.device)
     near = None if near is None else V.check_float(near, "near", fn=fn)
     far = None if far is None else V.check_float(far, "far", fn=fn)
     if near is not None and far is not None and not far > near:
-        raise _fail(fn, "far", f"must be > near ({near}), got {far}")
+        raise V.fail("far", f"must be > near ({near}), got {far}", fn)
     out = bg[:, None, None].expand(3, *d.shape).to(torch.float32).clone()
     vals = d[m]
     if vals.numel() == 0:
@@ -576,39 +566,39 @@ def image_grid(
     elif isinstance(images, (list, tuple)):
         items = list(images)
     else:
-        raise _fail(fn, "images", f"must be a sequence of (3, H, W) tensors or a (B, 3, H, W) tensor, got "
+        raise V.fail("images", f"must be a sequence of (3, H, W) tensors or a (B, 3, H, W) tensor, got "
                     f"{type(images).__name__}" + (f" of shape {tuple(images.shape)}"
-                                                  if isinstance(images, torch.Tensor) else ""))
+                                                  if isinstance(images, torch.Tensor) else ""), fn)
     if not items:
-        raise _fail(fn, "images", "is empty; give at least one image")
+        raise V.fail("images", "is empty; give at least one image", fn)
     tiles = []
     for i, im in enumerate(items):
         name = f"images[{i}]"
         if not isinstance(im, torch.Tensor):
-            raise _fail(fn, name, f"must be a torch tensor (3, H, W), got {type(im).__name__}")
+            raise V.fail(name, f"must be a torch tensor (3, H, W), got {type(im).__name__}", fn)
         if not (im.dim() == 2 or (im.dim() == 3 and im.shape[0] in (1, 3))):
-            raise _fail(fn, name, f"must have shape (3, H, W), (1, H, W) or (H, W), got {tuple(im.shape)}")
+            raise V.fail(name, f"must have shape (3, H, W), (1, H, W) or (H, W), got {tuple(im.shape)}", fn)
         t = _to_float_chw(im.detach(), fn, name, channels_first=True)
         tiles.append(t.expand(3, -1, -1) if t.shape[0] == 1 else t)
     H, W = tiles[0].shape[1:]
     for i, t in enumerate(tiles[1:], 1):
         if tuple(t.shape[1:]) != (H, W):
-            raise _fail(fn, "images", f"must all have the same size; images[0] is {H}x{W} (H x W) but "
-                        f"images[{i}] is {t.shape[1]}x{t.shape[2]}")
+            raise V.fail("images", f"must all have the same size; images[0] is {H}x{W} (H x W) but "
+                        f"images[{i}] is {t.shape[1]}x{t.shape[2]}", fn)
     B = len(tiles)
     if ncols is None:
         ncols = math.ceil(math.sqrt(B))
     ncols = V.check_int(ncols, "ncols", min_value=1, fn=fn)
     padding = V.check_int(padding, "padding", min_value=0, fn=fn)
     if label_position not in ("below", "above"):
-        raise _fail(fn, "label_position", f"must be 'below' or 'above', got {label_position!r}")
+        raise V.fail("label_position", f"must be 'below' or 'above', got {label_position!r}", fn)
     bg = _parse_color(background, "background", fn)
     if labels is not None:
         if isinstance(labels, str) or not isinstance(labels, Sequence) or len(labels) != B:
-            raise _fail(fn, "labels", f"must be a sequence of {B} strings (one per image), got {labels!r}")
+            raise V.fail("labels", f"must be a sequence of {B} strings (one per image), got {labels!r}", fn)
         for i, s in enumerate(labels):
             if not isinstance(s, str):
-                raise _fail(fn, "labels", f"must hold strings; labels[{i}] is {type(s).__name__}")
+                raise V.fail("labels", f"must hold strings; labels[{i}] is {type(s).__name__}", fn)
     cols = min(ncols, B)
     rows = math.ceil(B / cols)
     pad = padding
