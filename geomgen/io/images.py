@@ -275,7 +275,8 @@ def load_image(
             raise V.fail("image", f"has dtype {image.dtype}; images must be real", fn)
         chw = _to_float_chw(image.detach(), fn, "image", channels_first=True)
     else:
-        raise V.fail("image", f"must be a path, a PIL image, a NumPy array or a torch tensor, got {type(image).__name__}", fn)
+        raise V.fail("image", "must be a path, a PIL image, a NumPy array or a torch tensor, got "
+                     f"{type(image).__name__}", fn)
     nc = chw.shape[0]
     if nc in (2, 4):
         color, alpha = chw[:-1], chw[-1]
