@@ -148,8 +148,9 @@ def softmax_rgb_blend(
         sigma: ``> 0``, units of ``dists``.
         gamma: ``> 0`` softmax temperature on the normalised inverse depth.
         background: ``(C,)`` colour (or one number for every channel).
-        znear, zfar: depth range of the normalisation, ``0 < znear < zfar``
-            finite (need not be the rasterizer's clipping planes).
+        znear: near end of the depth normalisation, ``> 0`` (need not be the
+            rasterizer's clipping plane).
+        zfar: far end, finite and ``> znear``.
 
     Returns:
         ``(B, H, W, C + 1)``: the blended colour channels then alpha, in the

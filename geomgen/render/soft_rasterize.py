@@ -313,7 +313,9 @@ def _polygon_distance(px: torch.Tensor, py: torch.Tensor, poly: torch.Tensor
     """Squared distance from points to the boundary of 4-corner polygons.
 
     Args:
-        px, py: ``(N,)`` points; poly: ``(N, 4, 2)`` corners in order.
+        px: ``(N,)`` x of the points.
+        py: ``(N,)`` y of the points.
+        poly: ``(N, 4, 2)`` corners in order.
 
     Returns:
         ``(d2 (N,), edge (N,) int64, t (N,))``: the squared distance to the
@@ -340,8 +342,10 @@ def _edge_point(edge: torch.Tensor, t: torch.Tensor, z: torch.Tensor, bary: torc
     polygon edge (perspective-correct: ``1 / z`` is affine in the image).
 
     Args:
-        edge, t: ``(N,)`` from :func:`_polygon_distance`; z: ``(N, 4)`` corner
-        depths; bary: ``(N, 4, 3)`` corner barycentrics.
+        edge: ``(N,)`` edge index, from :func:`_polygon_distance`.
+        t: ``(N,)`` parameter along it, from :func:`_polygon_distance`.
+        z: ``(N, 4)`` corner depths.
+        bary: ``(N, 4, 3)`` corner barycentrics.
     """
     nxt = (edge + 1) % 4
     z0 = z.gather(1, edge[:, None]).squeeze(1)
