@@ -44,12 +44,16 @@ def _check_frags(frags: Any, fn: str) -> SoftFragments:
     return frags
 
 
-def _log_transmittance(frags: SoftFragments, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(p (B, H, W, K), log(1 - p) (B, H, W, K))``, both 0 on unused slots."""
-    valid = frags.pix_to_face >= 0
+def _log_transmittance(frags: SoftFragments, sigma: float) -> torch.Tensor:
+    """``log(1 - p) (B, H, W, K)``, 0 on unused slots."""
     x = frags.dists / sigma
-    zero = torch.zeros_like(x)
-    return torch.where(valid, torch.sigmoid(-x), zero), torch.where(valid, F.logsigmoid(x), zero)
+    return torch.where(frags.pix_to_face >= 0, F.logsigmoid(x), torch.zeros_like(x))
+
+
+def _coverage(frags: SoftFragments, sigma: float) -> torch.Tensor:
+    """``p (B, H, W, K)``, 0 on unused slots."""
+    x = frags.dists / sigma
+    return torch.where(frags.pix_to_face >= 0, torch.sigmoid(-x), torch.zeros_like(x))
 
 
 def soft_silhouette(frags: SoftFragments, sigma: float = 1e-4) -> torch.Tensor:
@@ -74,8 +78,7 @@ def soft_silhouette(frags: SoftFragments, sigma: float = 1e-4) -> torch.Tensor:
     fn = "soft_silhouette"
     frags = _check_frags(frags, fn)
     sigma = V.check_float(sigma, "sigma", positive=True, fn=fn)
-    _, log_t = _log_transmittance(frags, sigma)
-    return -torch.expm1(log_t.sum(-1))
+    return -torch.expm1(_log_transmittance(frags, sigma).sum(-1))
 
 
 def soft_depth(frags: SoftFragments, sigma: float = 1e-4, *, background: float = 0.0) -> torch.Tensor:
@@ -107,7 +110,7 @@ def soft_depth(frags: SoftFragments, sigma: float = 1e-4, *, background: float =
     frags = _check_frags(frags, fn)
     sigma = V.check_float(sigma, "sigma", positive=True, fn=fn)
     background = V.check_float(background, "background", fn=fn)
-    p, log_t = _log_transmittance(frags, sigma)
+    p, log_t = _coverage(frags, sigma), _log_transmittance(frags, sigma)
     before = torch.cumsum(log_t, -1) - log_t  # log prod_{j < k} (1 - p_j)
     w = p * torch.exp(before)
     z = torch.where(frags.pix_to_face >= 0, frags.zbuf, torch.zeros_like(frags.zbuf))
@@ -180,8 +183,7 @@ def softmax_rgb_blend(
     bg = _background(background, C, colors, fn)
 
     valid = frags.pix_to_face >= 0
-    p, log_t = _log_transmittance(frags, sigma)
-    p = p.to(colors.dtype)
+    p, log_t = _coverage(frags, sigma).to(colors.dtype), _log_transmittance(frags, sigma)
     s = torch.where(valid, (zf - frags.zbuf) / (zf - zn), torch.zeros_like(frags.zbuf)).to(colors.dtype)
     m = s.amax(-1, keepdim=True).clamp(min=_EPS) if s.shape[-1] else torch.full_like(s[..., :1], _EPS)
     w = p * torch.exp((s - m) / gamma)

@@ -209,22 +209,22 @@ def soft_rasterize_meshes(
     pair_face = torch.arange(Q, device=dev) - first[pair_img] + ffirst[img_mesh[pair_img]]
 
     with torch.no_grad():
-        pair, pix, rank, inside, front = _select(
+        pair, pix, rank, inside, edge, front = _select(
             verts.detach().to(torch.float64), faces, pair_img, pair_face,
             pose.detach().to(torch.float64), Kmat.detach().to(torch.float64),
             H, W, zn, zf, blur, scale2, K, bool(cull_backfaces),
         )
     zbuf, bary, dists = _evaluate(verts.to(dtype), faces, pair_img, pair_face, pose, Kmat, front,
-                                  pair, pix, inside, H, W, zn, scale2)
+                                  pair, pix, inside, edge, H, W, zn, scale2)
 
     slot = pix * K + rank
     n = B * H * W * K
     p2f = torch.full((n,), -1, dtype=torch.int64, device=dev)
     p2f[slot] = pair_face[pair]
-    fill = torch.full((n,), -1.0, dtype=dtype, device=dev)
-    zbuf_o = fill.index_put((slot,), zbuf)
-    dists_o = fill.index_put((slot,), dists)
-    bary_o = torch.full((n, 3), -1.0, dtype=dtype, device=dev).index_put((slot,), bary)
+    # in place into new tensors (autograd records it; no copy of the B*H*W*K outputs)
+    zbuf_o = torch.full((n,), -1.0, dtype=dtype, device=dev).index_put_((slot,), zbuf)
+    dists_o = torch.full((n,), -1.0, dtype=dtype, device=dev).index_put_((slot,), dists)
+    bary_o = torch.full((n, 3), -1.0, dtype=dtype, device=dev).index_put_((slot,), bary)
     return SoftFragments(p2f.view(B, H, W, K), zbuf_o.view(B, H, W, K), bary_o.view(B, H, W, K, 3),
                          dists_o.view(B, H, W, K))
 
@@ -336,26 +336,26 @@ def _polygon_distance(px: torch.Tensor, py: torch.Tensor, poly: torch.Tensor
     return d2, edge, t.gather(1, edge[:, None]).squeeze(1)
 
 
-def _edge_point(edge: torch.Tensor, t: torch.Tensor, z: torch.Tensor, bary: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Depth ``(N,)`` and barycentrics ``(N, 3)`` of the point at image parameter ``t`` of each
-    polygon edge (perspective-correct: ``1 / z`` is affine in the image).
+def _segment_distance(px: torch.Tensor, py: torch.Tensor, a: torch.Tensor, b: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squared distance ``(N,)`` from points ``(px, py)`` to segments ``a -> b`` (``(N, 2)`` each)
+    and the parameter ``(N,)`` of the nearest point (0 on a zero-length segment)."""
+    ex, ey = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
+    wx, wy = px - a[:, 0], py - a[:, 1]
+    den = ex * ex + ey * ey
+    ok = den > 0
+    t = torch.where(ok, (wx * ex + wy * ey) / torch.where(ok, den, torch.ones_like(den)), torch.zeros_like(den))
+    t = t.clamp(0.0, 1.0)
+    dx, dy = wx - t * ex, wy - t * ey
+    return dx * dx + dy * dy, t
 
-    Args:
-        edge: ``(N,)`` edge index, from :func:`_polygon_distance`.
-        t: ``(N,)`` parameter along it, from :func:`_polygon_distance`.
-        z: ``(N, 4)`` corner depths.
-        bary: ``(N, 4, 3)`` corner barycentrics.
-    """
-    nxt = (edge + 1) % 4
-    z0 = z.gather(1, edge[:, None]).squeeze(1)
-    z1 = z.gather(1, nxt[:, None]).squeeze(1)
-    b0 = bary.gather(1, edge[:, None, None].expand(-1, 1, 3)).squeeze(1)
-    b1 = bary.gather(1, nxt[:, None, None].expand(-1, 1, 3)).squeeze(1)
+
+def _edge_depth(t: torch.Tensor, z0: torch.Tensor, z1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Depth ``(N,)`` of the point at image parameter ``t`` of edges with end depths ``z0``,
+    ``z1`` (``1 / z`` is affine in the image), and its perspective-correct parameter in 3D."""
     zz = 1.0 / ((1 - t) / z0 + t / z1)
     zz = zz + (torch.where(z0 == z1, z0, zz) - zz).detach()  # the value exact for equal depths (the clip edge)
-    s = (t * zz / z1)[:, None]
-    return zz, b0 * (1 - s) + b1 * s
+    return zz, t * zz / z1
 
 
 # --------------------------------------------------------------------------- #
@@ -366,13 +366,14 @@ def _edge_point(edge: torch.Tensor, t: torch.Tensor, z: torch.Tensor, bary: torc
 def _select(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, pair_face: torch.Tensor,
             pose: torch.Tensor, Kmat: torch.Tensor, H: int, W: int, znear: float, zfar: float, blur: float,
             scale2: float, K: int, cull: bool
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The kept fragments: ``(pair (N,), pix (N,), rank (N,), inside (N,) bool, front (Q, 3) bool)``.
+            ) -> tuple[torch.Tensor, ...]:
+    """The kept fragments: ``(pair, pix, rank, inside, edge)``, each ``(N,)``, and ``front (Q, 3)``.
 
     ``pair`` indexes the (image, face) pairs, ``pix = (b * H + v) * W + u`` is
     the flat pixel, ``rank`` the fragment's slot (by depth), ``inside`` whether
-    the pixel centre is inside the projected face and ``front`` which corners
-    of each pair's face lie at ``z >= znear``.
+    the pixel centre is inside the projected face, ``edge`` the polygon edge
+    nearest to it (see :func:`_clip`) and ``front`` which corners of each
+    pair's face lie at ``z >= znear``.
     """
     dev = verts.device
     empty = torch.zeros(0, dtype=torch.int64, device=dev)
@@ -380,8 +381,8 @@ def _select(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, pa
     front = P[..., 2] >= znear
     Q = P.shape[0]
     if Q == 0:
-        return empty, empty, empty, empty.bool(), front
-    pts, bry, count = _clip(P, front, znear)
+        return empty, empty, empty, empty.bool(), empty, front
+    pts, _, count = _clip(P, front, znear)
     kp = _intrinsics(Kmat, pair_img)
     uv, zc = _project(pts, kp, znear)
     a, b, c = P[:, 0], P[:, 1], P[:, 2]
@@ -398,7 +399,7 @@ def _select(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, pa
     valid &= (u0 <= u1) & (v0 <= v1)
     keep = valid.nonzero().flatten()
     if keep.numel() == 0:
-        return empty, empty, empty, empty.bool(), front
+        return empty, empty, empty, empty.bool(), empty, front
 
     # inside test: the edge functions of rasterize_meshes (ray through the pixel centre meets the face)
     sg = torch.where(D > 0, 1.0, -1.0).to(torch.float64)
@@ -408,13 +409,15 @@ def _select(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, pa
     coef = []
     for i, j in ((1, 2), (2, 0), (0, 1)):
         coef.extend(_edge(*xyz[i], *xyz[j], ifx, ify, cx, cy, s, sg))
-    coef = torch.stack(coef + [D.abs()], dim=1)[keep]
-    uv, zc, bry, u0, v0 = uv[keep], zc[keep], bry[keep], u0[keep], v0[keep]
+    # one row per face: edge coefficients (9), |D|, polygon corners (8), corner depths (4)
+    table = torch.cat([torch.stack(coef + [D.abs()], dim=1), uv.reshape(-1, 8), zc], dim=1)[keep]
+    u0, v0 = u0[keep], v0[keep]
     wu = u1[keep] - u0 + 1
     counts = wu * (v1[keep] - v0 + 1)
     ends = torch.cumsum(counts, 0)
     total = int(ends[-1])
-    img_k = pair_img[keep]
+    # and its integers: first pixel of its box (u0, v0), box width, first candidate, pair, image row offset
+    itable = torch.stack([u0, v0, wu, ends - counts, keep, pair_img[keep] * H], dim=1)
 
     cap = max(4 * len(pose) * H * W * K, 1 << 22)  # compact the kept fragments beyond this many
     acc: list[tuple[torch.Tensor, ...]] = []
@@ -422,13 +425,14 @@ def _select(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, pa
     for q0 in range(0, total, _CHUNK):
         qq = torch.arange(q0, min(total, q0 + _CHUNK), device=dev)
         f = torch.searchsorted(ends, qq, right=True)
-        rr = qq - (ends - counts)[f]
-        u = u0[f] + rr % wu[f]
-        v = v0[f] + rr // wu[f]
+        it = itable.index_select(0, f)
+        rr = qq - it[:, 3]
+        u = it[:, 0] + rr % it[:, 2]
+        v = it[:, 1] + rr // it[:, 2]
         px = u.to(torch.float64) + 0.5
         py = v.to(torch.float64) + 0.5
-        d2, edge, t = _polygon_distance(px, py, uv[f])
-        cf = coef[f]
+        cf = table.index_select(0, f)
+        d2, edge, t = _polygon_distance(px, py, cf[:, 10:18].view(-1, 4, 2))
         e0 = cf[:, 0] * px + (cf[:, 1] * py + cf[:, 2])
         e1 = cf[:, 3] * px + (cf[:, 4] * py + cf[:, 5])
         e2 = cf[:, 6] * px + (cf[:, 7] * py + cf[:, 8])
@@ -436,29 +440,32 @@ def _select(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, pa
         ins = (e0 >= 0) & (e1 >= 0) & (e2 >= 0) & (sm > 0)
         z_in = cf[:, 9] / torch.where(ins, sm, torch.ones_like(sm))
         ins &= z_in >= znear
-        z_out, _ = _edge_point(edge, t, zc[f], bry[f])
+        zq = cf[:, 18:22]
+        z_out, _ = _edge_depth(t, zq.gather(1, edge[:, None]).squeeze(1),
+                               zq.gather(1, ((edge + 1) % 4)[:, None]).squeeze(1))
         z = torch.where(ins, z_in, z_out)
         ok = (ins | (d2 * scale2 < blur)) & (z <= zfar)
         sel = ok.nonzero().flatten()
         if sel.numel() == 0:
             continue
-        fs = f[sel]
-        acc.append((keep[fs], (img_k[fs] * H + v[sel]) * W + u[sel], z[sel], ins[sel]))
+        its = it[sel]
+        acc.append((its[:, 4], (its[:, 5] + v[sel]) * W + u[sel], z[sel], ins[sel], edge[sel]))
         held += sel.numel()
         if held > cap and len(acc) > 1:
-            acc = [_compact(acc, K)[:4]]
+            acc = [_compact(acc, K)[:-1]]
             held = acc[0][0].numel()
     if not acc:
-        return empty, empty, empty, empty.bool(), front
-    pair, pix, _, ins, rank = _compact(acc, K)
-    return pair, pix, rank, ins, front
+        return empty, empty, empty, empty.bool(), empty, front
+    pair, pix, _, ins, edge, rank = _compact(acc, K)
+    return pair, pix, rank, ins, edge, front
 
 
 def _compact(acc: list[tuple[torch.Tensor, ...]], K: int) -> tuple[torch.Tensor, ...]:
-    """The ``K`` nearest of the fragments ``[(pair, pix, z, inside), ...]`` of every pixel,
+    """The ``K`` nearest of the fragments ``[(pair, pix, z, *more), ...]`` of every pixel,
     sorted by pixel then depth (equal depths keep their order: lower pair first),
-    with their ranks: ``(pair, pix, z, inside, rank)``."""
-    pair, pix, z, ins = (torch.cat(x) for x in zip(*acc))
+    and their ranks: ``(pair, pix, z, *more, rank)``."""
+    cols = [torch.cat(x) for x in zip(*acc)]
+    pix, z = cols[1], cols[2]
     order = torch.argsort(z, stable=True)
     order = order[torch.argsort(pix[order], stable=True)]
     pix_s = pix[order]
@@ -469,7 +476,7 @@ def _compact(acc: list[tuple[torch.Tensor, ...]], K: int) -> tuple[torch.Tensor,
     rank = pos - torch.cummax(torch.where(start, pos, torch.zeros_like(pos)), 0).values
     kept = rank < K
     o = order[kept]
-    return pair[o], pix[o], z[o], ins[o], rank[kept]
+    return (*(c[o] for c in cols), rank[kept])
 
 
 # --------------------------------------------------------------------------- #
@@ -479,30 +486,36 @@ def _compact(acc: list[tuple[torch.Tensor, ...]], K: int) -> tuple[torch.Tensor,
 
 def _evaluate(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, pair_face: torch.Tensor,
               pose: torch.Tensor, Kmat: torch.Tensor, front: torch.Tensor, pair: torch.Tensor, pix: torch.Tensor,
-              inside: torch.Tensor, H: int, W: int, znear: float, scale2: float
+              inside: torch.Tensor, edge: torch.Tensor, H: int, W: int, znear: float, scale2: float
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(zbuf (N,), bary (N, 3), dists (N,))`` of the fragments, with torch ops (autograd)."""
-    used, inv = torch.unique(pair, return_inverse=True)
-    pimg = pair_img[used]
-    P = _camera_faces(verts, faces, pimg, pair_face[used], pose)
-    pts, bry, _ = _clip(P, front[used], znear)
-    kp = _intrinsics(Kmat, pimg)
+    """``(zbuf (N,), bary (N, 3), dists (N,))`` of the fragments, with torch ops (autograd);
+    the nearest edge of each is the one :func:`_select` found."""
+    # every (image, face) pair (as many as _select has set up), indexed by the fragments' pair
+    inv = pair
+    P = _camera_faces(verts, faces, pair_img, pair_face, pose)
+    pts, bry, _ = _clip(P, front, znear)
+    kp = _intrinsics(Kmat, pair_img)
     uv, zc = _project(pts, kp, znear)
 
     u = pix % W
     v = (pix // W) % H
     px = u.to(verts.dtype) + 0.5
     py = v.to(verts.dtype) + 0.5
-    d2, edge, t = _polygon_distance(px, py, uv[inv])
+    i0 = inv * 4 + edge  # the nearest edge's corners in the flattened (U * 4) corner lists
+    i1 = inv * 4 + (edge + 1) % 4
+    uvf = uv.reshape(-1, 2)
+    d2, t = _segment_distance(px, py, uvf[i0], uvf[i1])
     dists = torch.where(inside, -d2, d2) * scale2
 
     n = pair.numel()
     zbuf = torch.zeros(n, dtype=verts.dtype, device=verts.device)
     bary = torch.zeros(n, 3, dtype=verts.dtype, device=verts.device)
     out = (~inside).nonzero().flatten()
-    if out.numel():  # nearest point of the (clipped) face
-        i = inv[out]
-        zo, bo = _edge_point(edge[out], t[out], zc[i], bry[i])
+    if out.numel():  # the nearest point of the (clipped) face, on that edge
+        j0, j1 = i0[out], i1[out]
+        zcf, bf = zc.reshape(-1), bry.reshape(-1, 3)
+        zo, so = _edge_depth(t[out], zcf[j0], zcf[j1])
+        bo = bf[j0] * (1 - so[:, None]) + bf[j1] * so[:, None]
         zbuf = zbuf.index_put((out,), zo)
         bary = bary.index_put((out,), bo.clamp(0.0, 1.0))  # in [0, 1] up to rounding already
     inn = inside.nonzero().flatten()
