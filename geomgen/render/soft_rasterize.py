@@ -107,7 +107,9 @@ class SoftFragments(NamedTuple):
 
     Attributes:
         pix_to_face: ``(B, H, W, K)`` int64 indices into ``meshes.faces_packed()``,
-            sorted by depth (nearest first); ``-1`` in unused slots.
+            sorted by depth (nearest first, as computed in float64: in float32
+            outputs two depths equal to rounding may differ by an ulp the other
+            way); ``-1`` in unused slots, which come last.
         zbuf: ``(B, H, W, K)`` camera-frame z of each fragment, ``-1`` in unused slots.
         bary_coords: ``(B, H, W, K, 3)`` perspective-correct barycentrics
             w.r.t. the face's vertices, in the triangle; ``-1`` in unused slots.
