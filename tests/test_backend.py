@@ -42,6 +42,7 @@ def test_table_is_what_the_ops_accept():
         "cubify": names("geomgen.ops.cubify", "CUBIFY_BACKENDS"),
         "marching_cubes": names("geomgen.ops.marching_cubes", "MC_BACKENDS"),
         "rasterize_meshes": names("geomgen.render.rasterize", "RASTERIZE_BACKENDS"),
+        "soft_rasterize_meshes": names("geomgen.render.soft_rasterize", "SOFT_RASTERIZE_BACKENDS"),
         "gather_scatter": names("geomgen.ops.graph_conv", "GATHER_SCATTER_BACKENDS"),
     }
     assert set(public) == set(B.OP_BACKENDS)
@@ -112,7 +113,7 @@ def test_forked_child_takes_the_torch_path_where_kernels_need_the_pool(op, monke
 def _op_calls():
     from geomgen.ops import (cubify, gather_scatter, ico_sphere, knn_points, marching_cubes, points_in_meshes,
                              points_to_voxels, sample_points_from_meshes, voxelize)
-    from geomgen.render import PerspectiveCameras, orbit_poses, rasterize_meshes
+    from geomgen.render import PerspectiveCameras, orbit_poses, rasterize_meshes, soft_rasterize_meshes
 
     mesh = ico_sphere(1)
     pts = torch.rand(1, 10, 3)
@@ -126,6 +127,7 @@ def _op_calls():
         "cubify": lambda b: cubify(torch.ones(2, 2, 2), backend=b),
         "marching_cubes": lambda b: marching_cubes(torch.rand(3, 3, 3), backend=b),
         "rasterize_meshes": lambda b: rasterize_meshes(mesh, cams, backend=b),
+        "soft_rasterize_meshes": lambda b: soft_rasterize_meshes(mesh, cams, backend=b),
         "gather_scatter": lambda b: gather_scatter(torch.rand(4, 2), torch.tensor([[0, 1], [1, 2]]), backend=b),
     }
 

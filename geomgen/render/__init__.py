@@ -9,6 +9,11 @@
 * :func:`rasterize_meshes` -> :class:`Fragments` - per-pixel visible face,
   z-depth and perspective-correct barycentrics; numba kernels on the CPU, a
   pure-torch path elsewhere; exact near-plane clipping.
+* :func:`soft_rasterize_meshes` -> :class:`SoftFragments` - differentiable
+  soft rasterization (SoftRas / PyTorch3D): per pixel the ``K`` nearest faces
+  within a blur radius, with signed distances, depths and barycentrics that
+  carry gradients to vertices, poses and intrinsics; blended by
+  :func:`soft_silhouette`, :func:`soft_depth` and :func:`softmax_rgb_blend`.
 * :func:`render_meshes` -> :class:`RenderResult` - depth, silhouette, world
   normals and a Lambert-shaded image; :func:`interpolate_face_attributes`,
   :func:`shade_lambert`.
@@ -17,6 +22,7 @@
   and ``geomgen sample`` draw them.
 """
 
+from geomgen.render.blend import soft_depth, soft_silhouette, softmax_rgb_blend
 from geomgen.render.cameras import (
     PerspectiveCameras,
     default_distance,
@@ -29,6 +35,7 @@ from geomgen.render.cameras import (
 from geomgen.render.preview import render_prediction, render_samples
 from geomgen.render.rasterize import Fragments, rasterize_meshes
 from geomgen.render.shading import RenderResult, interpolate_face_attributes, render_meshes, shade_lambert
+from geomgen.render.soft_rasterize import SoftFragments, soft_rasterize_meshes
 
 __all__ = [
     "PerspectiveCameras",
@@ -40,6 +47,11 @@ __all__ = [
     "opencv_to_y_up",
     "Fragments",
     "rasterize_meshes",
+    "SoftFragments",
+    "soft_rasterize_meshes",
+    "soft_silhouette",
+    "soft_depth",
+    "softmax_rgb_blend",
     "RenderResult",
     "render_meshes",
     "interpolate_face_attributes",

@@ -92,9 +92,10 @@ class Fragments(NamedTuple):
 # --------------------------------------------------------------------------- #
 
 
-def _prepare(meshes: Any, cameras: Any, znear: Any, zfar: Any, cull_backfaces: Any, backend: Any,
-             fn: str) -> dict[str, Any]:
-    """Check the arguments; return the packed mesh/camera tensors the backends use."""
+def _check_scene(meshes: Any, cameras: Any, znear: Any, zfar: Any, cull_backfaces: Any, backend: Any,
+                 fn: str) -> tuple[float, float]:
+    """The argument checks every rasterizer of this package shares (``fn`` is also the
+    op's name in :data:`geomgen.backend.OP_BACKENDS`); returns ``(znear, zfar)`` as floats."""
     V.check_meshes(meshes, _MESH_METHODS, fn=fn)
     if not isinstance(cameras, PerspectiveCameras):
         raise V.fail("cameras", f"must be a geomgen.render.PerspectiveCameras, got {type(cameras).__name__}", fn)
@@ -110,12 +111,15 @@ def _prepare(meshes: Any, cameras: Any, znear: Any, zfar: Any, cull_backfaces: A
     if B == 0 or B % M:
         raise V.fail("cameras", f"must hold a positive multiple of len(meshes) = {M} cameras (M meshes x V "
                      f"views, mesh-major), got {B}", fn)
-    verts = meshes.verts_packed()
-    device = verts.device
+    device = meshes.verts_packed().device
     if cameras.device != device:
         raise V.fail("cameras", f"must be on the meshes' device {device}, got {cameras.device}", fn)
-    use = resolve_backend(fn, backend, device=device)
-    faces = meshes.faces_packed()
+    return zn, zf
+
+
+def _check_mesh_values(meshes: Any, fn: str) -> None:
+    """Finite vertices and in-range face indices (batches built with ``validate=False``)."""
+    verts, faces = meshes.verts_packed(), meshes.faces_packed()
     vk = verts.detach()
     if vk.numel() and not bool(torch.isfinite(vk).all()):
         V.check_finite(vk, "meshes (vertices)", fn=fn)  # raises with details
@@ -124,6 +128,19 @@ def _prepare(meshes: Any, cameras: Any, znear: Any, zfar: Any, cull_backfaces: A
         if lo < 0 or hi >= verts.shape[0]:
             raise V.fail("meshes", f"has face indices outside [0, {verts.shape[0] - 1}] (got "
                          f"{lo if lo < 0 else hi})", fn)
+
+
+def _prepare(meshes: Any, cameras: Any, znear: Any, zfar: Any, cull_backfaces: Any, backend: Any,
+             fn: str) -> dict[str, Any]:
+    """Check the arguments; return the packed mesh/camera tensors the backends use."""
+    zn, zf = _check_scene(meshes, cameras, znear, zfar, cull_backfaces, backend, fn)
+    M, B = len(meshes), len(cameras)
+    verts = meshes.verts_packed()
+    device = verts.device
+    use = resolve_backend(fn, backend, device=device)
+    _check_mesh_values(meshes, fn)
+    faces = meshes.faces_packed()
+    vk = verts.detach()
     pose = cameras.world_from_camera.detach().to(torch.float64)
     R, t = pose[:, :3, :3], pose[:, :3, 3:]
     Rt = R.transpose(1, 2)
