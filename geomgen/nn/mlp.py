@@ -125,9 +125,7 @@ class MLP(nn.Module):
             raise V.fail("hidden_dims", f"must be a sequence of integers, got {hidden_dims!r}", fn)
         hidden = tuple(V.check_int(h, "hidden_dims", min_value=1, fn=fn) for h in hidden_dims)
         V.check_choice(norm, "norm", _MLP_NORMS, fn=fn)
-        dropout = V.check_float(dropout, "dropout", nonnegative=True, fn=fn)
-        if dropout >= 1:
-            raise V.fail("dropout", f"must be < 1, got {dropout}", fn)
+        dropout = V.check_float(dropout, "dropout", ge=0.0, lt=1.0, fn=fn)
         V.check_bool(residual, "residual", fn=fn)
         V.check_bool(bias, "bias", fn=fn)
         V.check_choice(init, "init", INIT_SCHEMES, fn=fn)

@@ -81,8 +81,7 @@ def dilate(grid: torch.Tensor, steps: int = 1, connectivity: int = 26) -> torch.
     fn = "dilate"
     grid = _check_grid(grid, fn)
     steps = V.check_int(steps, "steps", min_value=0, fn=fn)
-    if connectivity not in (6, 26):
-        raise InvalidInputError(f"{fn}: argument 'connectivity' must be 6 or 26, got {connectivity!r}")
+    V.check_choice(connectivity, "connectivity", (6, 26), fn=fn)
     x = grid[:, None].to(torch.float32)
     for _ in range(steps):
         x = _dilate_once(x, connectivity)

@@ -80,8 +80,7 @@ def _check(voxels: Any, method: Any, level: Any, surface_offset: Any) -> tuple[f
                                 f"got {type(voxels).__name__}")
     if voxels.kind != "occupancy":
         raise InvalidInputError(f"{_FN}: argument 'voxels' must have kind 'occupancy', got {voxels.kind!r}")
-    if method not in MESH_METHODS:
-        raise InvalidInputError(f"{_FN}: argument 'method' must be one of {MESH_METHODS}, got {method!r}")
+    V.check_choice(method, "method", MESH_METHODS, fn=_FN)
     return (V.check_float(level, "level", gt=0.0, lt=1.0, fn=_FN),
             V.check_float(surface_offset, "surface_offset", ge=-2.0, le=2.0, fn=_FN))
 
