@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from geomgen import checks as V
 from geomgen.errors import BackendUnavailableError, InvalidInputError
 from geomgen.viewer.scene import build_items, import_open3d, items_bounds
 
@@ -244,13 +245,10 @@ def render_images(*objects: Any, width: int = 512, height: int = 512, views: int
         BackendUnavailableError: ``backend="open3d"`` but Open3D is missing or
             its renderer does not start.
     """
-    if backend not in BACKENDS:
-        raise InvalidInputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-    for name, value in (("width", width), ("height", height)):
-        if not isinstance(value, int) or isinstance(value, bool) or not 16 <= value <= 8192:
-            raise InvalidInputError(f"{name}: expected an integer in [16, 8192], got {value!r}")
-    if not isinstance(views, int) or isinstance(views, bool) or not 1 <= views <= 64:
-        raise InvalidInputError(f"views: expected an integer in [1, 64], got {views!r}")
+    V.check_choice(backend, "backend", BACKENDS, fn="render_png")
+    width = V.check_int(width, "width", min_value=16, max_value=8192, fn="render_png")
+    height = V.check_int(height, "height", min_value=16, max_value=8192, fn="render_png")
+    views = V.check_int(views, "views", min_value=1, max_value=64, fn="render_png")
     if backend == "open3d":
         ok, reason = open3d_renderer_available()
         if not ok:

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from geomgen import checks as V
 from geomgen.errors import DisplayUnavailableError, InvalidInputError
 from geomgen.viewer.scene import build_items, import_open3d, items_bounds
 
@@ -85,11 +86,9 @@ class Viewer:
             raise InvalidInputError("Viewer: no items to show")
         if titles is not None and len(titles) not in (1, len(items)):
             raise InvalidInputError(f"titles: expected {len(items)} titles (one per item), got {len(titles)}")
-        for name, value in (("width", width), ("height", height)):
-            if not isinstance(value, int) or value < 16:
-                raise InvalidInputError(f"{name}: expected an integer >= 16, got {value!r}")
-        if not (float(point_size) > 0):
-            raise InvalidInputError(f"point_size: expected a number > 0, got {point_size!r}")
+        width = V.check_int(width, "width", min_value=16, fn="Viewer")
+        height = V.check_int(height, "height", min_value=16, fn="Viewer")
+        point_size = V.check_float(point_size, "point_size", positive=True, fn="Viewer")
         check_display()
         self._o3d = import_open3d("geomgen.viewer.show")
         self.items = items
