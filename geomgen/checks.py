@@ -50,6 +50,7 @@ __all__ = [
     "check_choice",
     "check_bool",
     "check_int_list",
+    "check_image_size",
     "check_meshes",
     "check_intrinsics",
     "check_pose",
@@ -392,6 +393,36 @@ def check_int_list(value: Any, name: str, *, min_value: int = 1, fn: str | None 
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
         raise fail(name, f"must be a non-empty list of integers, got {value!r}", fn)
     return [check_int(v, name, min_value=min_value, fn=fn) for v in value]
+
+
+def check_image_size(value: Any, name: str = "image_size", *, allow_int: bool = True,
+                     fn: str | None = None) -> tuple[int, int]:
+    """An image size ``(H, W)`` in pixels, both ints ``>= 1``.
+
+    Args:
+        value: an ``(H, W)`` pair (list, tuple or 2-element tensor) of integers, or
+            with ``allow_int`` one integer ``S`` for ``(S, S)``.  ``None`` is the
+            caller's business (many take it as "keep the size").
+        name: the argument name for the message.
+        allow_int: accept one integer for a square image.
+        fn: the public function, prefixed to the message.
+
+    Returns:
+        ``(H, W)`` as plain ints.
+
+    Raises:
+        InvalidInputError: ``must be an int >= 1 or an (H, W) pair of ints >= 1, got ...``.
+    """
+    if isinstance(value, torch.Tensor):
+        value = value.tolist()
+    if allow_int and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value, value)
+    ok = (isinstance(value, (tuple, list)) and len(value) == 2
+          and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in value))
+    if not ok:
+        what = "an int >= 1 or an (H, W) pair of ints >= 1" if allow_int else "an (H, W) pair of ints >= 1"
+        raise fail(name, f"must be {what}, got {value!r}", fn)
+    return int(value[0]), int(value[1])
 
 
 def check_choice(value: Any, name: str, choices: Sequence[Any], *, fn: str | None = None) -> Any:

@@ -293,3 +293,19 @@ def test_check_point_cloud_pair_is_the_one_rule_of_knn_chamfer_and_f1():
         V.check_point_cloud_pair(torch.rand(2, 5, 0), torch.rand(2, 7, 0), None, None)
     with pytest.raises(InvalidInputError, match="'x'.*NaN"):
         V.check_point_cloud_pair(x.clone().fill_(float("nan")), y, None, None)
+
+
+def test_check_image_size_is_the_one_rule_of_image_sizes():
+    import numpy as np
+
+    from geomgen.render import PerspectiveCameras
+
+    assert V.check_image_size(32) == (32, 32) and V.check_image_size((24, 32)) == (24, 32)
+    assert V.check_image_size(torch.tensor([5, 7])) == (5, 7) and V.check_image_size(np.int64(3)) == (3, 3)
+    for bad in (0, (0, 4), (4,), (4, 4, 4), (4.0, 4), True, "32", None):
+        with pytest.raises(InvalidInputError, match=r"f: argument 'image_size' must be an int >= 1 or an \(H, W\)"):
+            V.check_image_size(bad, fn="f")
+    with pytest.raises(InvalidInputError, match=r"must be an \(H, W\) pair of ints >= 1, got 32"):
+        V.check_image_size(32, allow_int=False)
+    with pytest.raises(InvalidInputError, match=r"argument 'image_size' must be an \(H, W\) pair"):
+        PerspectiveCameras(K=torch.eye(3)[None], image_size=(0, 4))

@@ -61,12 +61,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from geomgen.data._synsets import normalize_synset_id
+from geomgen import checks as V
 from geomgen.errors import FileFormatError, InvalidInputError
 from geomgen.structures import Voxels
 
@@ -189,8 +189,8 @@ def r2n2_cameras(
         raise InvalidInputError(
             f"{fn}: argument 'metadata' must be a finite (S, 5) array, got shape {tuple(meta.shape)}"
         )
-    H, W = _size(image_size, "image_size", fn)
-    H0, W0 = _size(rendered_size, "rendered_size", fn) if rendered_size is not None else (H, W)
+    H, W = V.check_image_size(image_size, "image_size", fn=fn)
+    H0, W0 = V.check_image_size(rendered_size, "rendered_size", fn=fn) if rendered_size is not None else (H, W)
     az, el, roll, ratio = (torch.deg2rad(meta[:, 0]), torch.deg2rad(meta[:, 1]), torch.deg2rad(meta[:, 2]),
                            meta[:, 3])
     parent = _rotations(2, -az) @ _rotations(1, -el) @ _rotations(0, -roll)
@@ -204,16 +204,6 @@ def r2n2_cameras(
     f = FOCAL_PER_SENSOR_SIDE * max(H0, W0)
     K = torch.tensor([[f * W / W0, 0.0, W / 2.0], [0.0, f * H / H0, H / 2.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
     return K.expand(len(meta), 3, 3).to(dtype).clone(), pose.to(dtype)
-
-
-def _size(value: Any, name: str, fn: str) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    ok = (isinstance(value, (tuple, list)) and len(value) == 2
-          and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value))
-    if not ok:
-        raise InvalidInputError(f"{fn}: argument '{name}' must be a positive int or (H, W) pair, got {value!r}")
-    return int(value[0]), int(value[1])
 
 
 def voxels_to_normalized(voxels: Voxels, path: Path | str = "<grid>") -> tuple[torch.Tensor, torch.Tensor, float]:

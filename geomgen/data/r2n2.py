@@ -152,18 +152,6 @@ def _check_views(views: Any, fn: str) -> str | tuple[int, ...]:
     )
 
 
-def _image_size(size: Any, fn: str) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    if isinstance(size, int) and not isinstance(size, bool):
-        size = (size, size)
-    if isinstance(size, (tuple, list)) and len(size) == 2 and all(
-        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size
-    ):
-        return int(size[0]), int(size[1])
-    raise InvalidInputError(f"{fn}: argument 'image_size' must be None, an int > 0 or (H, W), got {size!r}")
-
-
 class R2N2(torch.utils.data.Dataset):
     """3D-R2N2 renderings + voxels (+ ShapeNet v1 meshes) as geomgen sample dicts.
 
@@ -245,7 +233,7 @@ class R2N2(torch.utils.data.Dataset):
             raise InvalidInputError(f"{fn}: argument 'shapenet_root' must be a ShapeNetCore v1 folder, "
                                     f"'{self.shapenet_root}' is not a folder")
         self.views = _check_views(views if view is None else view, fn)
-        self.image_size = _image_size(image_size, fn)
+        self.image_size = None if image_size is None else V.check_image_size(image_size, fn=fn)
         self.config = SampleConfig() if config is None else SampleConfig.from_dict(config)
         self.splits = _check_splits(splits, fn)
         self.split_file = Path(split_file).expanduser() if split_file is not None else None

@@ -52,20 +52,6 @@ ImageLike = Any  # str | os.PathLike | PIL.Image.Image | numpy.ndarray | torch.T
 # ---------------------------------------------------------------------------
 
 
-def _parse_size(size: Any, fn: str) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
-        if size < 1:
-            raise V.fail("size", f"must be >= 1, got {size}", fn)
-        return int(size), int(size)
-    if isinstance(size, (tuple, list)) and len(size) == 2 and all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in size
-    ):
-        return int(size[0]), int(size[1])
-    raise V.fail("size", f"must be None, an int or an (H, W) pair of ints >= 1, got {size!r}", fn)
-
-
 def _parse_color(value: Any, name: str, fn: str) -> torch.Tensor:
     """A grey level or an RGB triple in [0, 1] -> (3,) float32 tensor."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
@@ -259,7 +245,7 @@ def load_image(
             ``size`` or ``background``.
     """
     fn = "load_image"
-    out_size = _parse_size(size, fn)
+    out_size = None if size is None else V.check_image_size(size, "size", fn=fn)
     bg = _parse_color(background, "background", fn)
     if not isinstance(return_alpha, bool):
         raise V.fail("return_alpha", f"must be True or False, got {return_alpha!r}", fn)

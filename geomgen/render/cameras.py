@@ -65,13 +65,7 @@ def _as_float_tensor(x: Any, name: str, fn: str, dtype: torch.dtype | None = Non
 def _image_size(image_size: Any, fn: str) -> tuple[int, int]:
     if image_size is None:
         raise V.fail("image_size", "is required: give the image (H, W) in pixels", fn)
-    if isinstance(image_size, torch.Tensor):
-        image_size = image_size.tolist()
-    if isinstance(image_size, (str, bytes)) or not isinstance(image_size, Sequence) or len(image_size) != 2:
-        raise V.fail("image_size", f"must be a pair (H, W) of ints >= 1, got {image_size!r}", fn)
-    h = V.check_int(image_size[0], "image_size", min_value=1, fn=fn)
-    w = V.check_int(image_size[1], "image_size", min_value=1, fn=fn)
-    return h, w
+    return V.check_image_size(image_size, allow_int=False, fn=fn)
 
 
 class PerspectiveCameras:
