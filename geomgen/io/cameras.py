@@ -168,14 +168,17 @@ def save_cameras(
     C.check_writable_file(p, fn)
     views = []
     for i in range(n):
-        view: dict[str, Any] = {"name": view_names[i], "K": K[i].tolist(), "world_from_camera": pose[i].tolist()}
-        if view_masks[i] is not None:
-            view["mask"] = view_masks[i]
-        views.append(view)
-    doc = {"format": CAMERAS_FORMAT, "version": CAMERAS_VERSION, "image_size": [h, w], "views": views}
+        rows = []
+        for key, mat in (("K", K[i]), ("world_from_camera", pose[i])):
+            body = ",\n    ".join(json.dumps(r, allow_nan=False) for r in mat.tolist())
+            rows.append(f'   "{key}": [\n    {body}\n   ]')
+        head = f'   "name": {json.dumps(view_names[i])}'
+        mask = [] if view_masks[i] is None else [f'   "mask": {json.dumps(view_masks[i])}']
+        views.append("  {\n" + ",\n".join([head, *rows, *mask]) + "\n  }")
+    text = (f'{{\n "format": {json.dumps(CAMERAS_FORMAT)},\n "version": {CAMERAS_VERSION},\n'
+            f' "image_size": [{h}, {w}],\n "views": [\n' + ",\n".join(views) + "\n ]\n}\n")
     with atomic_write(p, "w", durable=True, encoding="utf-8") as f:
-        json.dump(doc, f, indent=1, allow_nan=False)
-        f.write("\n")
+        f.write(text)
 
 
 def _number_matrix(x: Any, size: int) -> bool:
