@@ -150,3 +150,14 @@ def test_bad_output_and_cameras_suffix(rendered, tmp_path, capsys):
                     "-o", str(tmp_path / "f.png")], "f.png")
     _fails(capsys, ["render", str(rendered / "box.obj"), "-o", str(tmp_path / "v.png"), "--backend", "geomgen",
                     "--save-cameras", str(tmp_path / "c.txt")], "c.txt")
+
+
+def test_transparent_pixels_are_background(rendered, tmp_path):
+    from geomgen.cli.fit import load_masks
+
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    rgba[8:20, 8:20] = 255  # opaque white square; the rest transparent (white RGB, alpha 0)
+    rgba[:, :, :3] = 255
+    save_image(tmp_path / "a.png", rgba)
+    mask = load_masks([tmp_path / "a.png"], (32, 32), "cams.json")
+    assert mask.shape == (1, 32, 32) and int(mask.sum()) == 144

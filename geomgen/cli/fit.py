@@ -7,7 +7,8 @@ silhouettes and shaded renders below).
 
 Masks: the cameras file's ``"mask"`` entries give each view's file name, looked up in
 ``MASK_DIR``; views without one take the image files of ``MASK_DIR`` in name order (their
-count must equal the camera count).  A pixel is object when its grey level is above 0.5.
+count must equal the camera count).  A pixel is object when its grey level is above 0.5
+(transparent pixels of RGBA / LA images count as black).
 ``geomgen render MESH --views 6 --save-cameras C.json --save-masks DIR`` writes both inputs.
 """
 
@@ -71,7 +72,7 @@ def _mask_files(mask_dir: Path, cams: Any, cameras_path: str) -> list[Path]:
 
 
 def load_masks(files: list[Path], image_size: tuple[int, int], cameras_path: str) -> Any:
-    """``(V, H, W)`` bool masks of the files (grey > 0.5); errors name the file."""
+    """``(V, H, W)`` bool masks of the files (grey > 0.5, alpha over black); errors name the file."""
     import torch
 
     from geomgen.io import load_image
@@ -79,7 +80,7 @@ def load_masks(files: list[Path], image_size: tuple[int, int], cameras_path: str
     masks = []
     for f in files:
         try:
-            img = load_image(f)
+            img = load_image(f, background=0.0)
         except (FileFormatError, InvalidInputError) as e:
             raise FileFormatError(f"mask '{f}' cannot be read: {e}") from None
         if masks and tuple(img.shape[1:]) != tuple(masks[0].shape):
