@@ -146,7 +146,7 @@ def fit_mesh_to_silhouettes(
     w_laplacian: float = 1.0,
     w_normal: float = 0.01,
     views_per_iteration: int | None = None,
-    progress: bool = False,
+    progress: bool = True,
     seed: int = 0,
     callback: Callable[[int, dict[str, float]], None] | None = None,
 ) -> FitResult:
@@ -178,7 +178,7 @@ def fit_mesh_to_silhouettes(
             ``>= 0``.
         views_per_iteration: render a random subset of this many views per
             step (seeded by ``seed``); None: all ``V``.
-        progress: show a tqdm progress bar (on stderr).
+        progress: show a tqdm progress bar (on stderr; the default).
         seed: seed of the view subsets.
         callback: called as ``callback(iteration, losses)`` after each step.
 
