@@ -161,3 +161,12 @@ def test_transparent_pixels_are_background(rendered, tmp_path):
     save_image(tmp_path / "a.png", rgba)
     mask = load_masks([tmp_path / "a.png"], (32, 32), "cams.json")
     assert mask.shape == (1, 32, 32) and int(mask.sum()) == 144
+
+
+def test_init_from_a_mesh_file(rendered, tmp_path, capsys):
+    out = tmp_path / "f.obj"
+    assert main(["fit", str(rendered / "masks"), "--cameras", str(rendered / "cams.json"), "-o", str(out),
+                 "--init", str(rendered / "box.obj"), "--iterations", "2", "--no-progress"]) == 0
+    assert load_mesh(out).num_verts_per_mesh().tolist() == [8]
+    _fails(capsys, ["fit", str(rendered / "masks"), "--cameras", str(rendered / "cams.json"), "-o", str(out),
+                    "--init", str(tmp_path / "none.obj")], tmp_path / "none.obj")
