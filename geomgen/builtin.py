@@ -117,6 +117,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("predict", "predict 3D shapes from images with a (pretrained) model"),
     ("view", "show meshes, point clouds or voxels in an interactive Open3D window"),
     ("render", "render meshes, point clouds or voxels offscreen to a PNG"),
+    ("fit", "fit a mesh to calibrated multi-view masks (differentiable rendering)"),
 )
 
 

@@ -285,7 +285,7 @@ def test_version_help_and_plugins_import_no_torch(argv):
     assert "HEAVY [] CODE 0" in out.stdout, out.stdout + out.stderr
     if argv == ["--help"]:
         for name in ("plugins", "info", "compare", "convert", "models", "data", "train", "eval", "sample", "predict",
-                     "view", "render"):
+                     "view", "render", "fit"):
             assert f"    {name} " in out.stdout, name
 
 

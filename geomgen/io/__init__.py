@@ -6,6 +6,8 @@
   (PLY, XYZ, PWN, NPZ; mesh files give their vertices).
 * Voxels: :func:`load_binvox`, :func:`save_binvox`.
 * Depth maps with intrinsics: :func:`load_depthmaps`, :func:`save_depthmaps` (NPZ).
+* Cameras: :func:`load_cameras`, :func:`save_cameras` (JSON: ``K`` and
+  ``world_from_camera`` per view, mask file names).
 * Images: :func:`load_image`, :func:`save_image`, :func:`colorize_depth`,
   :func:`image_grid` (through Pillow).
 * Converters: :func:`to_trimesh` / :func:`from_trimesh`,
@@ -17,9 +19,10 @@ by the functions that need them.  Every error derives from
 :class:`geomgen.errors.GeomgenError`; errors about files name the file.
 """
 
-from geomgen.io import binvox, converters, depthmaps, meshes, pointclouds
+from geomgen.io import binvox, cameras, converters, depthmaps, meshes, pointclouds
 from geomgen.io import images
 from geomgen.io.binvox import load_binvox, save_binvox
+from geomgen.io.cameras import CAMERAS_FORMAT, CAMERAS_VERSION, CameraFile, load_cameras, save_cameras
 from geomgen.io.converters import (
     from_open3d,
     from_pytorch3d,
@@ -39,5 +42,6 @@ __all__ += meshes.__all__
 __all__ += pointclouds.__all__
 __all__ += binvox.__all__
 __all__ += depthmaps.__all__
+__all__ += cameras.__all__
 __all__ += converters.__all__
 __all__ += images.__all__

@@ -18,7 +18,9 @@ Modules: :mod:`~geomgen.train.trainer` (the loop), :mod:`~geomgen.train.task`
 (the step protocol, incl. several optimizers for GANs),
 :mod:`~geomgen.train.config`, :mod:`~geomgen.train.optim`,
 :mod:`~geomgen.train.schedules`, :mod:`~geomgen.train.checkpoint`,
-:mod:`~geomgen.train.logging`, :mod:`~geomgen.train.distributed`.
+:mod:`~geomgen.train.logging`, :mod:`~geomgen.train.distributed`,
+:mod:`~geomgen.train.fit_mesh` (:func:`fit_mesh_to_silhouettes`: a mesh from
+calibrated multi-view masks by differentiable rendering, ``geomgen fit``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from geomgen.train.distributed import (
     is_main_process,
     unwrap_model,
 )
+from geomgen.train.fit_mesh import FitResult, fit_mesh_to_silhouettes, silhouette_iou
 from geomgen.train.logging import CSVLogger, plot_loss_curve
 from geomgen.train.optim import OPTIMIZERS, build_optimizer
 from geomgen.train.schedules import SCHEDULES, WarmupScheduler, build_scheduler
@@ -50,6 +53,9 @@ from geomgen.train.task import NonFiniteLossError, OptimizerStep, SupervisedTask
 from geomgen.train.trainer import FitSummary, Trainer, move_to_device
 
 __all__ = [
+    "fit_mesh_to_silhouettes",
+    "FitResult",
+    "silhouette_iou",
     "Trainer",
     "TrainConfig",
     "FitSummary",

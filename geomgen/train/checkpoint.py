@@ -33,7 +33,7 @@ import torch
 
 from geomgen import checks as V
 from geomgen.errors import FileFormatError, MeshFileNotFoundError
-from geomgen.train._fs import atomic_write
+from geomgen.io._fs import atomic_write
 
 __all__ = [
     "CHECKPOINT_FORMAT",

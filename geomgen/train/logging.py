@@ -25,7 +25,7 @@ import numpy as np
 
 from geomgen import checks as V
 from geomgen.errors import BackendUnavailableError, FileFormatError, MeshFileNotFoundError
-from geomgen.train._fs import atomic_write
+from geomgen.io._fs import atomic_write
 
 __all__ = ["CSVLogger", "TensorBoardLogger", "plot_loss_curve", "read_csv_log"]
 

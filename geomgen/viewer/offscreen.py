@@ -52,7 +52,7 @@ from geomgen import checks as V
 from geomgen.errors import BackendUnavailableError, InvalidInputError
 from geomgen.viewer.scene import build_items, import_open3d, items_bounds
 
-__all__ = ["render_png", "render_images", "fit_cameras", "open3d_renderer_available", "BACKENDS",
+__all__ = ["render_png", "render_images", "render_masks", "fit_cameras", "open3d_renderer_available", "BACKENDS",
            "FOV", "AZIMUTH", "ELEVATION", "SPLAT_RADIUS", "PROBE_TIMEOUT"]
 
 BACKENDS: tuple[str, ...] = ("auto", "open3d", "geomgen")
@@ -270,6 +270,54 @@ def render_images(*objects: Any, width: int = 512, height: int = 512, views: int
     else:
         tiles = _render_geomgen(geoms, cameras, radius)
     return np.concatenate(tiles, axis=1), chosen
+
+
+def render_masks(*objects: Any, width: int = 512, height: int = 512, views: int = 1, layout: str = "side-by-side",
+                 normalize: bool = True, item: int = 0) -> tuple[torch.Tensor, Any]:
+    """The silhouettes of item ``item`` from the ``views`` cameras of :func:`render_images`, with those cameras.
+
+    Drawn by geomgen's rasterizer (points splatted, voxels as cubes, as the
+    ``"geomgen"`` backend draws them) from exactly the cameras the PNG of
+    :func:`render_images` uses (same layout and normalisation, so the cameras
+    live in the normalised scene's frame): what ``geomgen render
+    --save-cameras --save-masks`` writes for ``geomgen fit``.
+
+    Args:
+        objects: see :func:`render_images`.
+        width: size of one view in pixels (>= 16).
+        height: size of one view in pixels (>= 16).
+        views: number of orbit views (>= 1).
+        layout: see :func:`render_images`.
+        normalize: see :func:`render_images`.
+        item: see :func:`render_images`.
+
+    Returns:
+        ``(masks, cameras)``: ``(V, H, W)`` bool silhouettes and the ``V``
+        float64 :class:`~geomgen.render.PerspectiveCameras` (``V = views``).
+
+    Raises:
+        InvalidInputError: bad sizes, views or item.
+    """
+    from geomgen.render import render_meshes
+    from geomgen.structures import Meshes
+
+    for name, value in (("width", width), ("height", height)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 16 <= value <= 8192:
+            raise InvalidInputError(f"{name}: expected an integer in [16, 8192], got {value!r}")
+    if not isinstance(views, int) or isinstance(views, bool) or not 1 <= views <= 64:
+        raise InvalidInputError(f"views: expected an integer in [1, 64], got {views!r}")
+    items = build_items(*objects, layout=layout, normalize=normalize, use_open3d=False)
+    if not -len(items) <= item < len(items):
+        raise InvalidInputError(f"item: {item} is out of range for {len(items)} items")
+    geoms = items[item]
+    lo, hi = items_bounds(geoms)
+    cameras = fit_cameras(lo, hi, width, height, views)
+    radius = max(float(np.linalg.norm(hi - lo)) / 2, 1e-6)
+    v, f, _ = _item_mesh(geoms, SPLAT_RADIUS * radius)
+    if len(f) == 0:
+        return torch.zeros(views, height, width, dtype=torch.bool), cameras
+    meshes = Meshes([torch.from_numpy(v)], [torch.from_numpy(f.astype(np.int64))])
+    return render_meshes(meshes, cameras, znear=ZNEAR).mask, cameras
 
 
 def render_png(objects: Any, path: str | Path, width: int = 512, height: int = 512, views: int = 1,

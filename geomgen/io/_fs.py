@@ -1,4 +1,4 @@
-"""Atomic file replacement shared by checkpoints, CSV logs and plots."""
+"""Atomic file replacement shared by camera files, checkpoints, CSV logs and plots (internal)."""
 
 from __future__ import annotations
 
