@@ -78,8 +78,8 @@ def _batch(params: dict[str, torch.Tensor], fn: str) -> int:
 
 
 def _rows(t: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
-    """Row ``img`` of ``t`` (row 0 when ``t`` has one row)."""
-    return t[torch.zeros_like(img)] if t.shape[0] == 1 else t[img]
+    """Row ``img`` of ``t``; a single row is returned as it is (it broadcasts)."""
+    return t if t.shape[0] == 1 else t[img]
 
 
 class _Lights:
@@ -173,7 +173,7 @@ class PointLights(_Lights):
         return self._p["location"]
 
     def to_light(self, points: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
-        """``(P, 3)`` unit vectors from world ``points (P, 3)`` seen in images ``img (P,)`` to the light."""
+        """``(*S, 3)`` unit vectors from world ``points (*S, 3)`` seen in images ``img (*S)`` to the light."""
         d = _rows(self.location, img).to(points.dtype) - points
         return d * torch.rsqrt((d * d).sum(-1, keepdim=True).clamp(min=1e-24))
 
@@ -215,9 +215,9 @@ class DirectionalLights(_Lights):
         return self._p["direction"]
 
     def to_light(self, points: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
-        """``(P, 3)`` unit direction towards the light for each point (images ``img (P,)``)."""
+        """``(*S, 3)`` unit direction towards the light at world ``points (*S, 3)`` seen in images ``img (*S)``."""
         d = _rows(self.direction, img).to(points.dtype)
-        return d * torch.rsqrt((d * d).sum(-1, keepdim=True).clamp(min=1e-24))
+        return (d * torch.rsqrt((d * d).sum(-1, keepdim=True).clamp(min=1e-24))).expand_as(points)
 
 
 class Material:

@@ -60,7 +60,7 @@ import torch
 from geomgen import checks as V
 from geomgen.render.blend import softmax_rgb_blend
 from geomgen.render.cameras import PerspectiveCameras
-from geomgen.render.lights import DirectionalLights, Material, PointLights, _rows
+from geomgen.render.lights import DirectionalLights, Material, PointLights
 from geomgen.render.shading import DEFAULT_COLOR, _interpolate
 from geomgen.render.soft_rasterize import SoftFragments, soft_rasterize_meshes
 
@@ -105,21 +105,25 @@ def _vertex_colors(meshes: Any, vertex_colors: Any, fn: str) -> torch.Tensor:
     return vertex_colors
 
 
+def _coefficients(lights: Any, mat: Material, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+    """Per-light ``(ambient, diffuse, specular (N, 3), shininess (N, 1))`` products of lights and material."""
+    def c(t: torch.Tensor) -> torch.Tensor:
+        return t.to(dtype)
+    return (c(lights.ambient_color) * c(mat.ambient), c(lights.diffuse_color) * c(mat.diffuse),
+            c(lights.specular_color) * c(mat.specular), c(mat.shininess))
+
+
 def _reflect(n: torch.Tensor, l_dir: torch.Tensor, v: torch.Tensor, img: torch.Tensor, albedo: torch.Tensor,
-             lights: Any, mat: Material, specular: bool) -> torch.Tensor:
+             coef: tuple[torch.Tensor, ...], specular: bool) -> torch.Tensor:
     """The Phong model of the module docstring on ``(..., 3)`` inputs, ``img`` of shape ``(...)``."""
-    dt = n.dtype
+    ka, kd, ks, sh = (t if t.shape[0] == 1 else t[img] for t in coef)  # one row broadcasts
     ndotl = (n * l_dir).sum(-1, keepdim=True)
-    amb = _rows(lights.ambient_color, img).to(dt) * _rows(mat.ambient, img).to(dt)
-    dif = _rows(lights.diffuse_color, img).to(dt) * _rows(mat.diffuse, img).to(dt) * ndotl.clamp(min=0)
-    out = albedo.to(dt) * (amb + dif)
+    out = albedo.to(n.dtype) * (ka + kd * ndotl.clamp(min=0))
     if specular:
-        r = 2 * ndotl * n - l_dir
-        rv = (r * v).sum(-1, keepdim=True)
+        rv = 2 * ndotl * (n * v).sum(-1, keepdim=True) - (l_dir * v).sum(-1, keepdim=True)  # r . v
         on = (rv > 0) & (ndotl > 0)
         base = torch.where(on, rv, torch.ones_like(rv))  # 0 ** shininess would give NaN gradients to shininess
-        power = torch.where(on, base ** _rows(mat.shininess, img).to(dt), torch.zeros_like(rv))
-        out = out + _rows(lights.specular_color, img).to(dt) * _rows(mat.specular, img).to(dt) * power
+        out = out + ks * torch.where(on, base ** sh, torch.zeros_like(rv))
     return out
 
 
@@ -153,6 +157,9 @@ def shade_soft(
         shading: ``"phong"``, ``"lambert"`` (no specular term) or
             ``"gouraud"`` (lit at the vertices, colours interpolated).
         smooth: interpolate vertex normals (True) or use face normals.
+            Vertex normals are the meshes' (``verts_normals_packed()``):
+            computed from the positions, so differentiable w.r.t. them,
+            unless the Meshes were built with fixed ``verts_normals``.
         material: :class:`~geomgen.render.Material` with 1 or ``B`` rows;
             None = ``Material()`` (reflectances 1, shininess 64).
 
@@ -219,18 +226,19 @@ def shade_soft(
     face_n = meshes.faces_normals_packed().to(dtype)[face]
     flip = torch.where((face_n * (centre - x)).sum(-1, keepdim=True) < 0, -1.0, 1.0).to(dtype).detach()
     spec = shading != "lambert"
+    coef = _coefficients(lights, material, dtype)
     if shading == "gouraud":
         vn = meshes.verts_normals_packed().to(dtype)[fv] if smooth else face_n.unsqueeze(1).expand(-1, 3, -1)
         img3 = img.unsqueeze(1).expand(-1, 3)
         n3 = _unit(vn) * flip.unsqueeze(1)
         c3 = _reflect(n3, lights.to_light(corners, img3), _unit(centre.unsqueeze(1) - corners), img3,
-                      albedo_v[fv], lights, material, spec)
+                      albedo_v[fv], coef, spec)
         col = (bary.unsqueeze(-1) * c3).sum(1)
     else:  # interpolate_face_attributes' kernel, on the used slots only
         n = _interpolate(face, bary, meshes.verts_normals_packed()[faces]) if smooth else face_n
         n = _unit(n.to(dtype)) * flip
         albedo = _interpolate(face, bary, albedo_v[faces])
-        col = _reflect(n, lights.to_light(x, img), _unit(centre - x), img, albedo, lights, material, spec)
+        col = _reflect(n, lights.to_light(x, img), _unit(centre - x), img, albedo, coef, spec)
     out = out.index_put((sel,), col.to(dtype))
     return out.view(B, H, W, K, 3)
 
