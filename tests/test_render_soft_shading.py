@@ -289,3 +289,21 @@ def test_shade_soft_validation():
     _bad("'depth_range'", render_rgb, meshes, cams, L, depth_range=1.0)
     _bad("'faces_per_pixel'", render_rgb, meshes, cams, L, faces_per_pixel=0)
     _bad("'background'", render_rgb, meshes, cams, L, background=(1.0, 1.0))
+
+
+def test_per_image_lights_and_materials_match_single_renders():
+    meshes, v, col, cams = _sphere_scene(n_views=2, size=10)
+    two = Meshes([v, v * 0.8], [meshes.faces_packed()] * 2)
+    cams4 = PerspectiveCameras(cams.K.repeat(2, 1, 1), cams.world_from_camera.repeat(2, 1, 1), (10, 10))
+    locs = torch.tensor([[0.0, 3.0, 2.0], [2.0, 0.0, 2.0], [-2.0, 1.0, 1.0], [0.0, -3.0, 3.0]], dtype=D)
+    dif = torch.rand(4, 3, dtype=D)
+    shin = torch.tensor([2.0, 8.0, 16.0, 64.0], dtype=D)
+    cols = [col, col.flip(1)]
+    kw = dict(sigma=1e-5, gamma=1e-3, faces_per_pixel=3)
+    batched = render_rgb(two, cams4, PointLights(locs, diffuse_color=dif), vertex_colors=cols,
+                         material=Material(shininess=shin), **kw)
+    for b in range(4):
+        one = render_rgb(Meshes([two.verts_list()[b // 2]], [two.faces_list()[b // 2]]), cams4[b],
+                         PointLights(locs[b], diffuse_color=dif[b]), vertex_colors=cols[b // 2],
+                         material=Material(shininess=float(shin[b])), **kw)
+        torch.testing.assert_close(batched[b], one[0])
