@@ -307,3 +307,32 @@ def test_per_image_lights_and_materials_match_single_renders():
                          PointLights(locs[b], diffuse_color=dif[b]), vertex_colors=cols[b // 2],
                          material=Material(shininess=float(shin[b])), **kw)
         torch.testing.assert_close(batched[b], one[0])
+
+
+def test_fit_vertex_colors_and_light_to_rgb_renders():
+    """Gradient descent through render_rgb recovers vertex colours and a light's diffuse colour (float32)."""
+    torch.manual_seed(0)
+    m = ico_sphere(1)
+    v, f = m.verts_packed(), m.faces_packed()
+    eyes = torch.tensor([[0.0, 0.5, 2.5], [2.5, 0.5, 0.0], [0.0, 0.5, -2.5], [-2.5, 0.5, 0.0]])
+    K = torch.tensor([[20.0, 0, 8.0], [0, 20.0, 8.0], [0, 0, 1]])
+    cams = PerspectiveCameras(K, look_at(eyes), (16, 16))
+    meshes = Meshes([v], [f])
+    target_col = torch.rand(v.shape[0], 3)
+    kw = dict(sigma=1e-4, gamma=1e-3, faces_per_pixel=4)
+    target = render_rgb(meshes, cams, PointLights(cams.centers(), diffuse_color=(0.6, 0.5, 0.4)),
+                        vertex_colors=target_col, **kw)
+    col = torch.full_like(target_col, 0.5).requires_grad_()
+    dif = torch.tensor([0.3, 0.3, 0.3], requires_grad=True)
+    opt = torch.optim.Adam([col, dif], lr=0.05)
+    losses = []
+    for _ in range(60):
+        opt.zero_grad()
+        out = render_rgb(meshes, cams, PointLights(cams.centers(), diffuse_color=dif), vertex_colors=col, **kw)
+        loss = ((out - target) ** 2).mean()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            dif.clamp_(min=0)
+        losses.append(loss.item())
+    assert losses[-1] < 0.05 * losses[0], losses[::10]
