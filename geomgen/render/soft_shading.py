@@ -186,9 +186,7 @@ def shade_soft(
     if not isinstance(lights, (PointLights, DirectionalLights)):
         raise V.fail("lights", f"must be geomgen.render.PointLights or DirectionalLights, got "
                      f"{type(lights).__name__}", fn)
-    if material is None:
-        material = Material()
-    elif not isinstance(material, Material):
+    if material is not None and not isinstance(material, Material):
         raise V.fail("material", f"must be geomgen.render.Material or None, got {type(material).__name__}", fn)
     V.check_choice(shading, "shading", SHADINGS, fn=fn)
     V.check_bool(smooth, "smooth", fn=fn)
@@ -200,10 +198,13 @@ def shade_soft(
     if M < 1 or B % M:
         raise V.fail("cameras", f"must hold a positive multiple of the {M} meshes, got {B}", fn)
     for name, obj in (("lights", lights), ("material", material)):
-        if len(obj) not in (1, B):
+        if obj is not None and len(obj) not in (1, B):
             raise V.fail(name, f"must hold 1 or {B} (one per image) rows, got {len(obj)}", fn)
     verts, faces = meshes.verts_packed(), meshes.faces_packed()
     device = verts.device
+    if material is None:
+        ones = torch.ones(3, device=device)
+        material = Material(ambient=ones, diffuse=ones, specular=ones)
     V.check_same_device({"frags": p2f, "cameras": cameras.K, "lights": lights.ambient_color,
                          "material": material.ambient}, device=device, fn=fn)
     nf = int(faces.shape[0])
