@@ -336,3 +336,16 @@ def test_fit_vertex_colors_and_light_to_rgb_renders():
             dif.clamp_(min=0)
         losses.append(loss.item())
     assert losses[-1] < 0.05 * losses[0], losses[::10]
+
+
+def test_gradcheck_camera_eye_through_look_at():
+    def fn(eye, loc):
+        pose = look_at(eye, torch.tensor([0.0, 0.05, 0.0], dtype=D))
+        cams = PerspectiveCameras(_k_from(K5), pose, (8, 8))
+        return render_rgb(Meshes([VERTS3], [FACES3]), cams, PointLights(loc), vertex_colors=COLORS3,
+                          material=Material(shininess=4.0), sigma=0.01, gamma=0.3, blur_radius=0.08,
+                          faces_per_pixel=3, depth_range=(1.0, 6.0))
+
+    inputs = (torch.tensor([[0.3, 0.2, 3.0]], dtype=D, requires_grad=True),
+              torch.tensor([0.5, 1.0, 2.0], dtype=D, requires_grad=True))
+    assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4)
