@@ -14,6 +14,10 @@
   within a blur radius, with signed distances, depths and barycentrics that
   carry gradients to vertices, poses and intrinsics; blended by
   :func:`soft_silhouette`, :func:`soft_depth` and :func:`softmax_rgb_blend`.
+* :func:`shade_soft` / :func:`render_rgb` - differentiable Lambert, Phong and
+  Gouraud shading of soft fragments with :class:`PointLights` or
+  :class:`DirectionalLights` (world frame, direction towards the light) and a
+  :class:`Material`, blended into RGBA.
 * :func:`render_meshes` -> :class:`RenderResult` - depth, silhouette, world
   normals and a Lambert-shaded image; :func:`interpolate_face_attributes`,
   :func:`shade_lambert`.
@@ -32,10 +36,12 @@ from geomgen.render.cameras import (
     orbit_poses,
     scale_intrinsics,
 )
+from geomgen.render.lights import DirectionalLights, Material, PointLights
 from geomgen.render.preview import render_prediction, render_samples
 from geomgen.render.rasterize import Fragments, rasterize_meshes
 from geomgen.render.shading import RenderResult, interpolate_face_attributes, render_meshes, shade_lambert
 from geomgen.render.soft_rasterize import SoftFragments, soft_rasterize_meshes
+from geomgen.render.soft_shading import render_rgb, shade_soft
 
 __all__ = [
     "PerspectiveCameras",
@@ -52,6 +58,11 @@ __all__ = [
     "soft_silhouette",
     "soft_depth",
     "softmax_rgb_blend",
+    "PointLights",
+    "DirectionalLights",
+    "Material",
+    "shade_soft",
+    "render_rgb",
     "RenderResult",
     "render_meshes",
     "interpolate_face_attributes",

@@ -60,24 +60,33 @@ class RenderResult(NamedTuple):
 def interpolate_face_attributes(
     pix_to_face: torch.Tensor, bary: torch.Tensor, face_attributes: torch.Tensor
 ) -> torch.Tensor:
-    """Per-pixel attributes ``sum_i bary_i * face_attributes[face, i]``.
+    """Per-pixel (or per-fragment) attributes ``sum_i bary_i * face_attributes[face, i]``.
+
+    Works on the hard fragments of :func:`rasterize_meshes` (``(B, H, W)``)
+    and on the ``K`` slots of :func:`~geomgen.render.soft_rasterize_meshes`
+    (``(B, H, W, K)``, ``pix_to_face`` and ``bary_coords`` of
+    :class:`~geomgen.render.SoftFragments`).
 
     Args:
-        pix_to_face: ``(B, H, W)`` int64 packed face indices, ``-1`` = background.
-        bary: ``(B, H, W, 3)`` barycentric coordinates.
+        pix_to_face: ``(B, H, W)`` or ``(B, H, W, K)`` int64 packed face
+            indices, ``-1`` = background / unused slot.
+        bary: ``(*pix_to_face.shape, 3)`` barycentric coordinates.
         face_attributes: ``(F, 3, D)`` attributes of each face's three
             vertices (e.g. ``verts_normals_packed()[faces_packed()]``).
 
     Returns:
-        ``(B, H, W, D)`` in the promoted dtype of ``bary`` and the attributes,
-        0 on background.  Differentiable w.r.t. ``bary`` and ``face_attributes``.
+        ``(*pix_to_face.shape, D)`` in the promoted dtype of ``bary`` and the
+        attributes, 0 on background and unused slots.  Differentiable w.r.t.
+        ``bary`` and ``face_attributes``.
 
     Raises:
         InvalidInputError: bad shapes/dtypes/devices, face indices out of range.
     """
     fn = "interpolate_face_attributes"
-    V.check_tensor(pix_to_face, "pix_to_face", ndim=3, shape_desc="(B, H, W)", integer=True, fn=fn)
-    V.check_tensor(bary, "bary", shape=(*pix_to_face.shape, 3), shape_desc="(B, H, W, 3)", floating=True, fn=fn)
+    V.check_tensor(pix_to_face, "pix_to_face", ndim=(3, 4), shape_desc="(B, H, W) or (B, H, W, K)", integer=True,
+                   fn=fn)
+    V.check_tensor(bary, "bary", shape=(*pix_to_face.shape, 3), shape_desc="(*pix_to_face.shape, 3)",
+                   floating=True, fn=fn)
     V.check_tensor(face_attributes, "face_attributes", ndim=3, shape_desc="(F, 3, D)", floating=True, fn=fn)
     if face_attributes.shape[1] != 3:
         raise V.fail("face_attributes", f"must have shape (F, 3, D), got {tuple(face_attributes.shape)}", fn)
@@ -87,10 +96,15 @@ def interpolate_face_attributes(
         lo, hi = int(pix_to_face.min()), int(pix_to_face.max())
         if lo < -1 or hi >= F:
             raise V.fail("pix_to_face", f"values must lie in [-1, {F - 1}], got {lo if lo < -1 else hi}", fn)
+    return _interpolate(pix_to_face, bary, face_attributes)
+
+
+def _interpolate(pix_to_face: torch.Tensor, bary: torch.Tensor, face_attributes: torch.Tensor) -> torch.Tensor:
+    """:func:`interpolate_face_attributes` without checks, for any shape ``(*S)`` of ``pix_to_face``."""
     dtype = torch.promote_types(bary.dtype, face_attributes.dtype)
     mask = pix_to_face >= 0
     idx = pix_to_face.clamp(min=0)
-    vals = face_attributes.to(dtype)[idx]  # (B, H, W, 3, D)
+    vals = face_attributes.to(dtype)[idx]  # (*S, 3, D)
     out = (bary.to(dtype).unsqueeze(-1) * vals).sum(dim=-2)
     return out * mask.unsqueeze(-1).to(dtype)
 
