@@ -63,23 +63,45 @@ def _bin(r0, r1, box, ts, ntx, tile_off, cur, bin_rows, fill):  # pragma: no cov
 
 
 @numba.njit(cache=True, nogil=True)
-def _tile(b, ty, tx, ts, rows, T, box, H, W, K, znear, zfar, blur, scale2, cnt, opair, oflag,
-          zs):  # pragma: no cover - compiled
+def _tile(b, ty, tx, ts, rows, T, box, H, W, K, znear, zfar, blur, scale2, cnt, opair, oflag, zs, ks, lc,
+          eg):  # pragma: no cover - compiled
     """The ``K`` nearest fragments of the pixels of tile (ty, tx) of image ``b``
-    among the rows ``rows`` (ascending) into ``cnt`` (zeros on entry), ``opair``
-    and ``oflag`` (``edge + 4 * inside``); ``zs`` is ``(ts * ts, K)`` scratch."""
+    among the rows ``rows`` (ascending) into ``cnt``, ``opair`` and ``oflag``
+    (``edge + 4 * inside``).  Scratch (the tile's sorted lists): ``zs`` (depths)
+    and ``ks`` (``8 * row + flag``), ``(ts * ts, K)``; ``lc`` ``(ts * ts,)``;
+    ``eg`` ``(5, 4)``."""
     tu0 = tx * ts
     tv0 = ty * ts
     tu1 = min(W, tu0 + ts) - 1
     tv1 = min(H, tv0 + ts) - 1
+    lc[:] = 0
     for i in range(rows.shape[0]):
         r = rows[i]
         u0 = max(box[r, 0], tu0)
         u1 = min(box[r, 1], tu1)
         v0 = max(box[r, 2], tv0)
         v1 = min(box[r, 3], tv1)
+        # the row's constants, loaded once (the values the per-candidate expressions would give)
+        for e in range(4):
+            n = (e + 1) & 3
+            ax = T[r, 10 + 2 * e]
+            ay = T[r, 11 + 2 * e]
+            ex = T[r, 10 + 2 * n] - ax
+            ey = T[r, 11 + 2 * n] - ay
+            eg[0, e] = ax
+            eg[1, e] = ay
+            eg[2, e] = ex
+            eg[3, e] = ey
+            eg[4, e] = ex * ex + ey * ey
+        A0 = T[r, 0]
+        A1 = T[r, 3]
+        A2 = T[r, 6]
+        absD = T[r, 9]
         for v in range(v0, v1 + 1):
             py = v + 0.5
+            k0 = T[r, 1] * py + T[r, 2]
+            k1 = T[r, 4] * py + T[r, 5]
+            k2 = T[r, 7] * py + T[r, 8]
             for u in range(u0, u1 + 1):
                 px = u + 0.5
                 # nearest polygon edge (_polygon_distance: first minimum wins, NaN propagates)
@@ -87,14 +109,11 @@ def _tile(b, ty, tx, ts, rows, T, box, H, W, K, znear, zfar, blur, scale2, cnt, 
                 edge = 0
                 tt = 0.0
                 for e in range(4):
-                    n = (e + 1) & 3
-                    ax = T[r, 10 + 2 * e]
-                    ay = T[r, 11 + 2 * e]
-                    ex = T[r, 10 + 2 * n] - ax
-                    ey = T[r, 11 + 2 * n] - ay
-                    wx = px - ax
-                    wy = py - ay
-                    den = ex * ex + ey * ey
+                    ex = eg[2, e]
+                    ey = eg[3, e]
+                    den = eg[4, e]
+                    wx = px - eg[0, e]
+                    wy = py - eg[1, e]
                     num = wx * ex + wy * ey
                     t = num / den if den > 0.0 else 0.0
                     t = min(max(t, 0.0), 1.0)
@@ -107,14 +126,14 @@ def _tile(b, ty, tx, ts, rows, T, box, H, W, K, znear, zfar, blur, scale2, cnt, 
                         tt = t
                         if math.isnan(dd):
                             break
-                e0 = T[r, 0] * px + (T[r, 1] * py + T[r, 2])
-                e1 = T[r, 3] * px + (T[r, 4] * py + T[r, 5])
-                e2 = T[r, 6] * px + (T[r, 7] * py + T[r, 8])
+                e0 = A0 * px + k0
+                e1 = A1 * px + k1
+                e2 = A2 * px + k2
                 sm = (e0 + e1) + e2
                 z = 0.0
                 ins = e0 >= 0.0 and e1 >= 0.0 and e2 >= 0.0 and sm > 0.0
                 if ins:
-                    z = T[r, 9] / sm
+                    z = absD / sm
                     ins = z >= znear
                 if not ins:
                     if not (d2 * scale2 < blur):
@@ -126,27 +145,34 @@ def _tile(b, ty, tx, ts, rows, T, box, H, W, K, znear, zfar, blur, scale2, cnt, 
                 if not (z <= zfar):
                     continue
                 # insertion into the pixel's sorted list (equal depths: the earlier row first)
-                p = (b * H + v) * W + u
                 loc = (v - tv0) * ts + (u - tu0)
-                c = cnt[p]
+                c = lc[loc]
                 if c == K and not (z < zs[loc, K - 1]):
                     continue
                 j = c if c < K else K - 1
                 while j > 0 and z < zs[loc, j - 1]:
                     zs[loc, j] = zs[loc, j - 1]
-                    opair[p, j] = opair[p, j - 1]
-                    oflag[p, j] = oflag[p, j - 1]
+                    ks[loc, j] = ks[loc, j - 1]
                     j -= 1
                 zs[loc, j] = z
-                opair[p, j] = r
-                oflag[p, j] = edge + (4 if ins else 0)
+                ks[loc, j] = 8 * r + edge + (4 if ins else 0)
                 if c < K:
-                    cnt[p] = c + 1
+                    lc[loc] = c + 1
+    for v in range(tv0, tv1 + 1):
+        for u in range(tu0, tu1 + 1):
+            p = (b * H + v) * W + u
+            loc = (v - tv0) * ts + (u - tu0)
+            c = lc[loc]
+            cnt[p] = c
+            for j in range(c):
+                k = ks[loc, j]
+                opair[p, j] = k >> 3
+                oflag[p, j] = k & 7
 
 
 @numba.njit(cache=True, nogil=True)
 def _tiles_range(t0, t1, ts, nty, ntx, tile_off, bin_rows, T, box, H, W, K, znear, zfar, blur, scale2, cnt, opair,
-                 oflag, zs):  # pragma: no cover - compiled
+                 oflag, zs, ks, lc, eg):  # pragma: no cover - compiled
     """Tasks [t0, t1): task t is tile t % (nty * ntx) of image t // (nty * ntx)."""
     nt = nty * ntx
     for t in range(t0, t1):
@@ -154,7 +180,7 @@ def _tiles_range(t0, t1, ts, nty, ntx, tile_off, bin_rows, T, box, H, W, K, znea
         k = t - b * nt
         ty = k // ntx
         _tile(b, ty, k - ty * ntx, ts, bin_rows[tile_off[t]:tile_off[t + 1]], T, box, H, W, K, znear, zfar, blur,
-              scale2, cnt, opair, oflag, zs)
+              scale2, cnt, opair, oflag, zs, ks, lc, eg)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -187,8 +213,11 @@ def _run_ser(ro, box, T, keep, B, H, W, K, znear, zfar, blur, scale2, ts, nty, n
     for b in range(B):
         _bin(ro[b], ro[b + 1], box, ts, ntx, tile_off[b * nt:], cur, bin_rows, True)
     zs = np.empty((ts * ts, K), np.float64)
+    ks = np.empty((ts * ts, K), np.int64)
+    lc = np.empty(ts * ts, np.int64)
+    eg = np.empty((5, 4), np.float64)
     _tiles_range(0, B * nt, ts, nty, ntx, tile_off, bin_rows, T, box, H, W, K, znear, zfar, blur, scale2, cnt, opair,
-                 oflag, zs)
+                 oflag, zs, ks, lc, eg)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -209,8 +238,11 @@ def _run_par(ro, box, T, keep, B, H, W, K, znear, zfar, blur, scale2, ts, nty, n
         _bin(ro[b], ro[b + 1], box, ts, ntx, tile_off[b * nt:], cur, bin_rows, True)
     for t in prange(B * nt):
         zs = np.empty((ts * ts, K), np.float64)
+        ks = np.empty((ts * ts, K), np.int64)
+        lc = np.empty(ts * ts, np.int64)
+        eg = np.empty((5, 4), np.float64)
         _tiles_range(t, t + 1, ts, nty, ntx, tile_off, bin_rows, T, box, H, W, K, znear, zfar, blur, scale2, cnt,
-                     opair, oflag, zs)
+                     opair, oflag, zs, ks, lc, eg)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -262,7 +294,7 @@ def select(
     nty = -(-H // ts)
     ntx = -(-W // ts)
     ro = np.searchsorted(img, np.arange(B + 1)).astype(np.int64)
-    cnt = np.zeros(n_pix, np.int32)
+    cnt = np.empty(n_pix, np.int32)
     opair = np.empty((n_pix, K), np.int32 if table.shape[0] < 2**31 else np.int64)
     oflag = np.empty((n_pix, K), np.int8)
     args = (ro, box, table, keep, B, H, W, K, float(znear), float(zfar), float(blur), float(scale2), ts, nty,
