@@ -552,7 +552,7 @@ def _evaluate(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, 
     i0 = inv * 4 + edge  # the nearest edge's corners in the flattened (U * 4) corner lists
     i1 = inv * 4 + (edge + 1) % 4
     uvf = uv.reshape(-1, 2)
-    d2, t = _segment_distance(px, py, uvf[i0], uvf[i1])
+    d2, t = _segment_distance(px, py, uvf.index_select(0, i0), uvf.index_select(0, i1))
     dists = torch.where(inside, -d2, d2) * scale2
 
     n = pair.numel()
@@ -562,8 +562,8 @@ def _evaluate(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, 
     if out.numel():  # the nearest point of the (clipped) face, on that edge
         j0, j1 = i0[out], i1[out]
         zcf, bf = zc.reshape(-1), bry.reshape(-1, 3)
-        zo, so = _edge_depth(t[out], zcf[j0], zcf[j1])
-        bo = bf[j0] * (1 - so[:, None]) + bf[j1] * so[:, None]
+        zo, so = _edge_depth(t.index_select(0, out), zcf.index_select(0, j0), zcf.index_select(0, j1))
+        bo = bf.index_select(0, j0) * (1 - so[:, None]) + bf.index_select(0, j1) * so[:, None]
         zbuf = zbuf.index_put((out,), zo)
         bary = bary.index_put((out,), bo.clamp(0.0, 1.0))  # in [0, 1] up to rounding already
     inn = inside.nonzero().flatten()
@@ -573,15 +573,15 @@ def _evaluate(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, 
         cr = torch.stack([torch.linalg.cross(b, c, dim=1), torch.linalg.cross(c, a, dim=1),
                           torch.linalg.cross(a, b, dim=1)], dim=1)  # (U, 3, 3)
         D = (a * cr[:, 0]).sum(1)
-        fx, fy, cx, cy, s = kp[i].unbind(1)
+        fx, fy, cx, cy, s = kp.index_select(0, i).unbind(1)
         yn = (py[inn] - cy) / fy
         xn = (px[inn] - cx - s * yn) / fx
         ray = torch.stack([xn, yn, torch.ones_like(xn)], dim=1)
-        e = (cr[i] * ray[:, None, :]).sum(2)  # (n_in, 3)
+        e = (cr.index_select(0, i) * ray[:, None, :]).sum(2)  # (n_in, 3)
         sm = e.sum(1)
         tiny = torch.finfo(sm.dtype).tiny
         sm = torch.where(sm.abs() > tiny, sm, torch.full_like(sm, tiny))
         bi = (e / sm[:, None]).clamp(min=0.0)
         bary = bary.index_put((inn,), bi / bi.sum(1, keepdim=True))
-        zbuf = zbuf.index_put((inn,), D[i] / sm)
+        zbuf = zbuf.index_put((inn,), D.index_select(0, i) / sm)
     return zbuf, bary, dists
