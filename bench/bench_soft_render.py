@@ -24,6 +24,7 @@ advised, see ``run_all.py``).
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -150,8 +151,7 @@ def main(argv: list[str]) -> int:
 
     backends = ["torch", "numba"]
     try:
-        import pytorch3d.renderer  # noqa: F401
-
+        importlib.import_module("pytorch3d.renderer")
         backends.append("pytorch3d")
     except Exception:  # not installed, or built for another torch
         pass
