@@ -110,8 +110,8 @@ OP_BACKENDS: Mapping[str, OpBackends] = MappingProxyType({
     "cubify": OpBackends(_NUMBA + ("pytorch3d",), pytorch3d="pytorch3d.ops"),
     "marching_cubes": OpBackends(_NUMBA + ("pytorch3d",), pytorch3d="pytorch3d.ops.marching_cubes"),
     "rasterize_meshes": OpBackends(("auto", "numba", "torch")),
-    # geomgen.render.soft_rasterize_meshes: the pure-torch path only, for now
-    "soft_rasterize_meshes": OpBackends(("auto", "torch")),
+    # geomgen.render.soft_rasterize_meshes: numba chooses the fragments, torch computes their values
+    "soft_rasterize_meshes": OpBackends(_NUMBA),
     # GraphConv's gather/scatter: a choice between two torch formulations, no kernel
     "gather_scatter": OpBackends(("auto", "sparse", "torch")),
 })

@@ -272,7 +272,7 @@ def test_ops_leave_numbas_thread_count_alone(monkeypatch, numba_one_thread):
     from geomgen.losses import chamfer_distance
     from geomgen.ops import (cubify, ico_sphere, knn_points, marching_cubes, points_in_meshes, points_to_voxels,
                              sample_points_from_meshes, voxelize)
-    from geomgen.render import PerspectiveCameras, orbit_poses, rasterize_meshes
+    from geomgen.render import PerspectiveCameras, orbit_poses, rasterize_meshes, soft_rasterize_meshes
 
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     mesh = ico_sphere(3)
@@ -288,6 +288,7 @@ def test_ops_leave_numbas_thread_count_alone(monkeypatch, numba_one_thread):
         lambda: points_to_voxels(pts, 8),
         lambda: sample_points_from_meshes(mesh, 5000),
         lambda: rasterize_meshes(mesh, cams),
+        lambda: soft_rasterize_meshes(mesh, cams, blur_radius=1e-3, faces_per_pixel=4),
         lambda: marching_cubes(torch.rand(70, 70, 70, generator=g), workers=-1),
         lambda: cubify(torch.rand(70, 70, 70, generator=g) > 0.5, workers=-1),
     ]

@@ -472,13 +472,13 @@ def test_errors():
         (dict(faces_per_pixel=0), "faces_per_pixel"), (dict(faces_per_pixel=2.0), "faces_per_pixel"),
         (dict(image_size=(0, 4)), "image_size"), (dict(image_size="8"), "image_size"),
         (dict(image_size=(8, 8, 8)), "image_size"), (dict(znear=0.0), "znear"), (dict(zfar=1e-3), "zfar"),
-        (dict(cull_backfaces=1), "cull_backfaces"), (dict(backend="numba"), "backend"),
+        (dict(cull_backfaces=1), "cull_backfaces"), (dict(backend="cuda"), "backend"),
     ]
     for kwargs, name in bad:
         with pytest.raises(InvalidInputError, match=rf"^{fn}: argument '{name}'"):
             soft_rasterize_meshes(mesh, cams, **kwargs)
-    with pytest.raises(InvalidInputError, match="'backend' must be one of \\['auto', 'torch'\\]"):
-        soft_rasterize_meshes(mesh, cams, backend="numba")
+    with pytest.raises(InvalidInputError, match="'backend' must be one of \\['auto', 'torch', 'numba'\\]"):
+        soft_rasterize_meshes(mesh, cams, backend="pytorch3d")
     with pytest.raises(InvalidInputError, match=rf"^{fn}: argument 'meshes'"):
         soft_rasterize_meshes(torch.zeros(3, 3), cams)
     with pytest.raises(InvalidInputError, match=rf"^{fn}: argument 'cameras'"):

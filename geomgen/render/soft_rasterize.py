@@ -67,8 +67,16 @@ the vertices and the cameras.
 
 Memory: faces are binned by their bounding boxes (expanded by the blur radius)
 and the (face, pixel) candidates evaluated in blocks; a ``B x H x W x F``
-tensor is never built.  Backends: ``"auto"`` and ``"torch"`` (this pure-torch
-path, any device).
+tensor is never built.
+
+Backends (:func:`geomgen.backend.resolve_backend`): the choice of the
+fragments is made either by this module's torch code (``"torch"``, any device;
+the reference) or by the numba kernel of
+:mod:`geomgen.kernels.soft_rasterize_numba` (``"numba"``, CPU: faces binned
+into screen tiles, the ``K`` nearest of each pixel kept by insertion), with the
+same float64 arithmetic and the same result, ties included; ``"auto"`` is numba
+for CPU meshes, torch otherwise.  The differentiable values are computed by
+the same torch code in both cases, so outputs and gradients are identical.
 """
 
 from __future__ import annotations
@@ -80,7 +88,7 @@ from typing import Any, NamedTuple
 import torch
 
 from geomgen import checks as V
-from geomgen.backend import OP_BACKENDS
+from geomgen.backend import OP_BACKENDS, kernel_threads, resolve_backend
 from geomgen.render.cameras import PerspectiveCameras
 from geomgen.render.rasterize import _check_mesh_values, _check_scene, _edge, _first_px, _last_px
 
@@ -167,7 +175,8 @@ def soft_rasterize_meshes(
         znear: near clipping plane (camera-frame z), ``> 0``.
         zfar: far plane, ``> znear``; ``inf`` (default) = none.
         cull_backfaces: skip faces whose normal points away from the camera.
-        backend: ``"auto"`` or ``"torch"`` (the only implementation for now).
+        backend: ``"auto"``, ``"numba"`` (CPU only: the numba kernel chooses
+            the fragments) or ``"torch"``; identical results.
 
     Returns:
         :class:`SoftFragments` ``(pix_to_face (B, H, W, K) int64, zbuf (B, H,
@@ -180,6 +189,7 @@ def soft_rasterize_meshes(
             NaN/Inf vertices, out-of-range face indices, a bad ``image_size``,
             ``blur_radius < 0``, ``faces_per_pixel < 1``, ``znear <= 0``,
             ``zfar <= znear``, an unknown backend.
+        BackendUnavailableError: ``backend="numba"`` with CUDA tensors.
     """
     fn = _FN
     zn, zf = _check_scene(meshes, cameras, znear, zfar, cull_backfaces, backend, fn)
@@ -191,6 +201,7 @@ def soft_rasterize_meshes(
     verts = meshes.verts_packed()
     faces = meshes.faces_packed()
     dev = verts.device
+    use = resolve_backend(fn, backend, device=dev)
     dtype = torch.promote_types(verts.dtype, cameras.dtype)
     M, B = len(meshes), len(cameras)
     img_mesh = torch.arange(B, device=dev) // (B // M)
@@ -214,7 +225,7 @@ def soft_rasterize_meshes(
         pair, pix, rank, inside, edge, front = _select(
             verts.detach().to(torch.float64), faces, pair_img, pair_face,
             pose.detach().to(torch.float64), Kmat.detach().to(torch.float64),
-            H, W, zn, zf, blur, scale2, K, bool(cull_backfaces),
+            H, W, zn, zf, blur, scale2, K, bool(cull_backfaces), use,
         )
     zbuf, bary, dists = _evaluate(verts.to(dtype), faces, pair_img, pair_face, pose, Kmat, front,
                                   pair, pix, inside, edge, H, W, zn, scale2)
@@ -365,25 +376,23 @@ def _edge_depth(t: torch.Tensor, z0: torch.Tensor, z1: torch.Tensor) -> tuple[to
 # --------------------------------------------------------------------------- #
 
 
-def _select(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, pair_face: torch.Tensor,
-            pose: torch.Tensor, Kmat: torch.Tensor, H: int, W: int, znear: float, zfar: float, blur: float,
-            scale2: float, K: int, cull: bool
-            ) -> tuple[torch.Tensor, ...]:
-    """The kept fragments: ``(pair, pix, rank, inside, edge)``, each ``(N,)``, and ``front (Q, 3)``.
+def _setup(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, pair_face: torch.Tensor,
+           pose: torch.Tensor, Kmat: torch.Tensor, H: int, W: int, znear: float, zfar: float, blur: float,
+           scale2: float, cull: bool) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+    """Per (image, face) pair set-up of the selection (both backends): ``(front, faces)``.
 
-    ``pair`` indexes the (image, face) pairs, ``pix = (b * H + v) * W + u`` is
-    the flat pixel, ``rank`` the fragment's slot (by depth), ``inside`` whether
-    the pixel centre is inside the projected face, ``edge`` the polygon edge
-    nearest to it (see :func:`_clip`) and ``front`` which corners of each
-    pair's face lie at ``z >= znear``.
+    ``front (Q, 3)``: which corners of each pair's face lie at ``z >= znear``.
+    ``faces``: None when no pair can give a fragment, else ``(keep, table, box)``:
+    the pairs that can (``(n,)``, ascending), one float64 row each of edge
+    coefficients (9), ``|D|``, clipped polygon corners (8) and corner depths
+    (4) (``(n, 22)``), and their candidate pixel boxes ``(u0, u1, v0, v1)``
+    (``(n, 4)`` int64, inclusive, the blur radius included).
     """
-    dev = verts.device
-    empty = torch.zeros(0, dtype=torch.int64, device=dev)
     P = _camera_faces(verts, faces, pair_img, pair_face, pose)
     front = P[..., 2] >= znear
     Q = P.shape[0]
     if Q == 0:
-        return empty, empty, empty, empty.bool(), empty, front
+        return front, None
     pts, _, count = _clip(P, front, znear)
     kp = _intrinsics(Kmat, pair_img)
     uv, zc = _project(pts, kp, znear)
@@ -401,7 +410,7 @@ def _select(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, pa
     valid &= (u0 <= u1) & (v0 <= v1)
     keep = valid.nonzero().flatten()
     if keep.numel() == 0:
-        return empty, empty, empty, empty.bool(), empty, front
+        return front, None
 
     # inside test: the edge functions of rasterize_meshes (ray through the pixel centre meets the face)
     sg = torch.where(D > 0, 1.0, -1.0).to(torch.float64)
@@ -413,9 +422,46 @@ def _select(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, pa
         coef.extend(_edge(*xyz[i], *xyz[j], ifx, ify, cx, cy, s, sg))
     # one row per face: edge coefficients (9), |D|, polygon corners (8), corner depths (4)
     table = torch.cat([torch.stack(coef + [D.abs()], dim=1), uv.reshape(-1, 8), zc], dim=1)[keep]
-    u0, v0 = u0[keep], v0[keep]
-    wu = u1[keep] - u0 + 1
-    counts = wu * (v1[keep] - v0 + 1)
+    box = torch.stack([u0, u1, v0, v1], dim=1)[keep]
+    return front, (keep, table, box)
+
+
+def _select(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, pair_face: torch.Tensor,
+            pose: torch.Tensor, Kmat: torch.Tensor, H: int, W: int, znear: float, zfar: float, blur: float,
+            scale2: float, K: int, cull: bool, use: str = "torch"
+            ) -> tuple[torch.Tensor, ...]:
+    """The kept fragments: ``(pair, pix, rank, inside, edge)``, each ``(N,)``, and ``front (Q, 3)``.
+
+    ``pair`` indexes the (image, face) pairs, ``pix = (b * H + v) * W + u`` is
+    the flat pixel, ``rank`` the fragment's slot (by depth), ``inside`` whether
+    the pixel centre is inside the projected face, ``edge`` the polygon edge
+    nearest to it (see :func:`_clip`) and ``front`` which corners of each
+    pair's face lie at ``z >= znear``.  Sorted by ``pix``, then ``rank``.
+    ``use``: ``"torch"`` (the candidates in blocks of torch ops, the
+    reference) or ``"numba"`` (:mod:`geomgen.kernels.soft_rasterize_numba`,
+    the same arithmetic and the same result).
+    """
+    dev = verts.device
+    empty = torch.zeros(0, dtype=torch.int64, device=dev)
+    front, found = _setup(verts, faces, pair_img, pair_face, pose, Kmat, H, W, znear, zfar, blur, scale2, cull)
+    if found is None:
+        return empty, empty, empty, empty.bool(), empty, front
+    keep, table, box = found
+    if use == "numba":
+        from geomgen.kernels import soft_rasterize_numba as SK
+
+        kimg = pair_img[keep]
+        B = len(pose)
+        work = int(((box[:, 1] - box[:, 0] + 1) * (box[:, 3] - box[:, 2] + 1)).sum()) + B * H * W
+        with kernel_threads(work) as threads:
+            out = SK.select(table.contiguous().numpy(), box.contiguous().numpy(), kimg.numpy(), keep.numpy(),
+                            B, H, W, K, znear, zfar, blur, scale2, threads)
+        pair, pix, rank, ins, edge = (torch.from_numpy(x) for x in out)
+        return pair, pix, rank, ins, edge, front
+
+    u0, u1, v0, v1 = box.unbind(1)
+    wu = u1 - u0 + 1
+    counts = wu * (v1 - v0 + 1)
     ends = torch.cumsum(counts, 0)
     total = int(ends[-1])
     # and its integers: first pixel of its box (u0, v0), box width, first candidate, pair, image row offset
@@ -506,7 +552,7 @@ def _evaluate(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, 
     i0 = inv * 4 + edge  # the nearest edge's corners in the flattened (U * 4) corner lists
     i1 = inv * 4 + (edge + 1) % 4
     uvf = uv.reshape(-1, 2)
-    d2, t = _segment_distance(px, py, uvf[i0], uvf[i1])
+    d2, t = _segment_distance(px, py, uvf.index_select(0, i0), uvf.index_select(0, i1))
     dists = torch.where(inside, -d2, d2) * scale2
 
     n = pair.numel()
@@ -516,8 +562,8 @@ def _evaluate(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, 
     if out.numel():  # the nearest point of the (clipped) face, on that edge
         j0, j1 = i0[out], i1[out]
         zcf, bf = zc.reshape(-1), bry.reshape(-1, 3)
-        zo, so = _edge_depth(t[out], zcf[j0], zcf[j1])
-        bo = bf[j0] * (1 - so[:, None]) + bf[j1] * so[:, None]
+        zo, so = _edge_depth(t.index_select(0, out), zcf.index_select(0, j0), zcf.index_select(0, j1))
+        bo = bf.index_select(0, j0) * (1 - so[:, None]) + bf.index_select(0, j1) * so[:, None]
         zbuf = zbuf.index_put((out,), zo)
         bary = bary.index_put((out,), bo.clamp(0.0, 1.0))  # in [0, 1] up to rounding already
     inn = inside.nonzero().flatten()
@@ -527,15 +573,15 @@ def _evaluate(verts: torch.Tensor, faces: torch.Tensor, pair_img: torch.Tensor, 
         cr = torch.stack([torch.linalg.cross(b, c, dim=1), torch.linalg.cross(c, a, dim=1),
                           torch.linalg.cross(a, b, dim=1)], dim=1)  # (U, 3, 3)
         D = (a * cr[:, 0]).sum(1)
-        fx, fy, cx, cy, s = kp[i].unbind(1)
+        fx, fy, cx, cy, s = kp.index_select(0, i).unbind(1)
         yn = (py[inn] - cy) / fy
         xn = (px[inn] - cx - s * yn) / fx
         ray = torch.stack([xn, yn, torch.ones_like(xn)], dim=1)
-        e = (cr[i] * ray[:, None, :]).sum(2)  # (n_in, 3)
+        e = (cr.index_select(0, i) * ray[:, None, :]).sum(2)  # (n_in, 3)
         sm = e.sum(1)
         tiny = torch.finfo(sm.dtype).tiny
         sm = torch.where(sm.abs() > tiny, sm, torch.full_like(sm, tiny))
         bi = (e / sm[:, None]).clamp(min=0.0)
         bary = bary.index_put((inn,), bi / bi.sum(1, keepdim=True))
-        zbuf = zbuf.index_put((inn,), D[i] / sm)
+        zbuf = zbuf.index_put((inn,), D.index_select(0, i) / sm)
     return zbuf, bary, dists
