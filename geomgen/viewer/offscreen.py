@@ -220,6 +220,21 @@ def _render_geomgen(item: list[Any], cameras: Any, radius: float) -> list[np.nda
 
 
 # ----------------------------------------------------------------------------- public API
+def _scene(objects: Any, width: Any, height: Any, views: Any, layout: str, normalize: bool, item: Any,
+           use_open3d: bool, fn: str) -> tuple[list[Any], Any, float]:
+    """The checked view sizes, then ``(geometries of item, orbit cameras fitted to them, scene radius)``:
+    what :func:`render_images` and :func:`render_masks` share so their views are the same."""
+    width = V.check_int(width, "width", min_value=16, max_value=8192, fn=fn)
+    height = V.check_int(height, "height", min_value=16, max_value=8192, fn=fn)
+    views = V.check_int(views, "views", min_value=1, max_value=64, fn=fn)
+    items = build_items(*objects, layout=layout, normalize=normalize, use_open3d=use_open3d)
+    if not -len(items) <= item < len(items):
+        raise InvalidInputError(f"item: {item} is out of range for {len(items)} items")
+    geoms = items[item]
+    lo, hi = items_bounds(geoms)
+    return geoms, fit_cameras(lo, hi, width, height, views), max(float(np.linalg.norm(hi - lo)) / 2, 1e-6)
+
+
 def render_images(*objects: Any, width: int = 512, height: int = 512, views: int = 1, backend: str = "auto",
                   point_size: float = 3.0, layout: str = "side-by-side", normalize: bool = True,
                   item: int = 0) -> tuple[np.ndarray, str]:
@@ -246,9 +261,6 @@ def render_images(*objects: Any, width: int = 512, height: int = 512, views: int
             its renderer does not start.
     """
     V.check_choice(backend, "backend", BACKENDS, fn="render_png")
-    width = V.check_int(width, "width", min_value=16, max_value=8192, fn="render_png")
-    height = V.check_int(height, "height", min_value=16, max_value=8192, fn="render_png")
-    views = V.check_int(views, "views", min_value=1, max_value=64, fn="render_png")
     if backend == "open3d":
         ok, reason = open3d_renderer_available()
         if not ok:
@@ -258,13 +270,8 @@ def render_images(*objects: Any, width: int = 512, height: int = 512, views: int
         chosen = "open3d" if open3d_renderer_available()[0] else "geomgen"
     else:
         chosen = "geomgen"
-    items = build_items(*objects, layout=layout, normalize=normalize, use_open3d=chosen == "open3d")
-    if not -len(items) <= item < len(items):
-        raise InvalidInputError(f"item: {item} is out of range for {len(items)} items")
-    geoms = items[item]
-    lo, hi = items_bounds(geoms)
-    cameras = fit_cameras(lo, hi, width, height, views)
-    radius = max(float(np.linalg.norm(hi - lo)) / 2, 1e-6)
+    geoms, cameras, radius = _scene(objects, width, height, views, layout, normalize, item, chosen == "open3d",
+                                    "render_png")
     if chosen == "open3d":
         tiles = _render_open3d(geoms, cameras, width, height, point_size)
     else:
@@ -301,18 +308,7 @@ def render_masks(*objects: Any, width: int = 512, height: int = 512, views: int 
     from geomgen.render import render_meshes
     from geomgen.structures import Meshes
 
-    for name, value in (("width", width), ("height", height)):
-        if not isinstance(value, int) or isinstance(value, bool) or not 16 <= value <= 8192:
-            raise InvalidInputError(f"{name}: expected an integer in [16, 8192], got {value!r}")
-    if not isinstance(views, int) or isinstance(views, bool) or not 1 <= views <= 64:
-        raise InvalidInputError(f"views: expected an integer in [1, 64], got {views!r}")
-    items = build_items(*objects, layout=layout, normalize=normalize, use_open3d=False)
-    if not -len(items) <= item < len(items):
-        raise InvalidInputError(f"item: {item} is out of range for {len(items)} items")
-    geoms = items[item]
-    lo, hi = items_bounds(geoms)
-    cameras = fit_cameras(lo, hi, width, height, views)
-    radius = max(float(np.linalg.norm(hi - lo)) / 2, 1e-6)
+    geoms, cameras, radius = _scene(objects, width, height, views, layout, normalize, item, False, "render_masks")
     v, f, _ = _item_mesh(geoms, SPLAT_RADIUS * radius)
     if len(f) == 0:
         return torch.zeros(views, height, width, dtype=torch.bool), cameras
