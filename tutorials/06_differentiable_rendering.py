@@ -26,7 +26,7 @@
 # 3. **shape and colour from RGB images**: fit vertex offsets and per-vertex colours to lit
 #    renders (`render_rgb` with a point light); scored by the image MSE.
 #
-# The target is a procedural `lamp` from `geomgen.data.generate_shape` (nothing is
+# The target is a procedural `mug` from `geomgen.data.generate_shape` (nothing is
 # downloaded).  `GEOMGEN_TUTORIAL_SMALL=1` runs a shrunken version (few views, small images,
 # coarse spheres, few steps); the default is the full setting (20 views of 128×128, an
 # ico-sphere of level 4).  Outputs go to `$GEOMGEN_TUTORIAL_OUT` (default
@@ -50,7 +50,7 @@ from geomgen.io import image_grid, save_image
 from geomgen.losses import mesh_edge_loss, mesh_laplacian_smoothing, mesh_normal_consistency
 from geomgen.metrics import compare_meshes
 from geomgen.ops import ico_sphere
-from geomgen.render import (PerspectiveCameras, PointLights, default_distance, orbit_poses, render_meshes,
+from geomgen.render import (PerspectiveCameras, PointLights, default_distance, look_at, orbit_poses, render_meshes,
                             render_rgb, soft_rasterize_meshes, soft_silhouette)
 from geomgen.structures import Meshes
 from geomgen.train import fit_mesh_to_silhouettes, plot_loss_curve, silhouette_iou
@@ -93,7 +93,7 @@ N_VIEWS = 6 if SMALL else 20
 SIZE = 48 if SMALL else 128
 LEVEL = 2 if SMALL else 4
 
-verts, faces = generate_shape("lamp", seed=3, resolution=32 if SMALL else 64)
+verts, faces = generate_shape("mug", seed=3, resolution=20 if SMALL else 64)
 target = Meshes([verts], [faces])
 print("target:", verts.shape[0], "verts,", faces.shape[0], "faces")
 
@@ -117,7 +117,7 @@ print(f"{N_VIEWS} views of {SIZE}x{SIZE}, camera distance {DIST:.2f}")
 # %%
 t = time.perf_counter()
 fit = fit_mesh_to_silhouettes(
-    masks, cameras, level=LEVEL, radius=0.4, iterations=80 if SMALL else 400, lr=0.01,
+    masks, cameras, level=LEVEL, radius=0.4, iterations=150 if SMALL else 400, lr=0.01,
     sigma=1e-4, faces_per_pixel=10 if SMALL else 20,
     w_edge=1.0, w_laplacian=1.0, w_normal=0.01, progress=not SMALL,
 )
@@ -151,24 +151,23 @@ save_image(OUT / "silhouette_fit.png", image_grid(tiles, len(shown), labels=labe
 # %% [markdown]
 # ## 2. Recover a camera pose from one silhouette
 #
-# One camera sees the target; we know its intrinsics and the mesh, not its pose.  The pose is
-# parameterised as the perturbed starting pose times a correction `[exp(ŵ) | t]` in the
-# camera frame, where `ŵ` is the skew matrix of an axis-angle vector `w` (the matrix
-# exponential of a skew matrix is a rotation, so the pose stays rigid, which
-# `PerspectiveCameras` checks).  Adam moves `w` and `t` to match the soft silhouette.  A
-# slightly wider `sigma` than in story 1 gives the loss a broader basin.
+# One camera sees the target; we know its intrinsics and the mesh, not its pose.  We
+# parameterise the pose by the camera centre `eye`, looking at the object's centre (the
+# origin) with +Y up: `look_at(eye)` builds a rigid `world_from_camera` differentiably, so Adam
+# moves `eye` to match the soft silhouette.  The start is the true centre turned by 15° about
+# a random axis through the origin and moved 10% further away.  `faces_per_pixel` must
+# cover the faces within the blur radius of a pixel: when it is too small for the mesh's face
+# size, the nearest-in-depth candidates are neighbours that miss the pixel and the silhouette
+# fades inside the object (with a wider `sigma`, hence a wider blur radius, this needs a
+# larger `faces_per_pixel`).  The error is
+# the angle of the relative rotation `R_fit^T R_true`.
 
 
 # %%
-def skew(w: torch.Tensor) -> torch.Tensor:
-    zero = torch.zeros((), dtype=w.dtype)
-    return torch.stack([torch.stack([zero, -w[2], w[1]]), torch.stack([w[2], zero, -w[0]]),
-                        torch.stack([-w[1], w[0], zero])])
-
-
-def rigid(w: torch.Tensor, tr: torch.Tensor) -> torch.Tensor:
-    top = torch.cat([torch.linalg.matrix_exp(skew(w)), tr[:, None]], dim=1)
-    return torch.cat([top, torch.tensor([[0.0, 0.0, 0.0, 1.0]], dtype=w.dtype)], dim=0)
+def rotation(axis_angle: torch.Tensor) -> torch.Tensor:
+    """Rotation matrix of an axis-angle vector (the matrix exponential of its skew matrix)."""
+    x, y, z = axis_angle.tolist()
+    return torch.linalg.matrix_exp(torch.tensor([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]]))
 
 
 def angle_deg(Ra: torch.Tensor, Rb: torch.Tensor) -> float:
@@ -176,34 +175,34 @@ def angle_deg(Ra: torch.Tensor, Rb: torch.Tensor) -> float:
     return math.degrees(math.acos(float(cos.clamp(-1.0, 1.0))))
 
 
-CAM_SIZE = 64 if SMALL else 128
+CAM_SIZE = 48 if SMALL else 128
 true_pose = orbit_poses(torch.tensor([35.0]), torch.tensor([20.0]), DIST)[0]
 gen = torch.Generator().manual_seed(1)
 axis = torch.randn(3, generator=gen)
 axis = axis / axis.norm()
-start_pose = true_pose @ rigid(axis * math.radians(15.0), torch.tensor([0.12, -0.08, 0.15]))
+start_eye = 1.1 * rotation(axis * math.radians(15.0)) @ true_pose[:3, 3]
+start_pose = look_at(start_eye)[0]
 K = PerspectiveCameras.from_fov(40.0, (CAM_SIZE, CAM_SIZE)).K
 target_mask = render_meshes(target, PerspectiveCameras(K, true_pose[None], (CAM_SIZE, CAM_SIZE))).mask.float()
 
-CAM_SIGMA = 1e-3
+CAM_SIGMA = 1e-4
 CAM_BLUR = math.log(1.0 / 1e-4 - 1.0) * CAM_SIGMA
-w = torch.zeros(3, requires_grad=True)
-tr = torch.zeros(3, requires_grad=True)
-optimizer = torch.optim.Adam([w, tr], lr=0.02)
+eye = start_eye.clone().requires_grad_(True)
+optimizer = torch.optim.Adam([eye], lr=0.02)
 cam_losses, cam_errors = [], []
 t = time.perf_counter()
 for it in range(60 if SMALL else 200):
     optimizer.zero_grad()
-    pose = start_pose @ rigid(w, tr)
+    pose = look_at(eye)[0]
     cams = PerspectiveCameras(K, pose[None], (CAM_SIZE, CAM_SIZE))
-    alpha = soft_silhouette(soft_rasterize_meshes(target, cams, blur_radius=CAM_BLUR, faces_per_pixel=10), CAM_SIGMA)
+    alpha = soft_silhouette(soft_rasterize_meshes(target, cams, blur_radius=CAM_BLUR, faces_per_pixel=20), CAM_SIGMA)
     loss = ((alpha - target_mask) ** 2).mean()
     loss.backward()
     optimizer.step()
-    cam_losses.append(float(loss))
+    cam_losses.append(float(loss.detach()))
     cam_errors.append(angle_deg(pose.detach()[:3, :3], true_pose[:3, :3]))
 seconds = time.perf_counter() - t
-final_pose = (start_pose @ rigid(w, tr)).detach()
+final_pose = look_at(eye.detach())[0]
 err_before = angle_deg(start_pose[:3, :3], true_pose[:3, :3])
 err_after = angle_deg(final_pose[:3, :3], true_pose[:3, :3])
 RESULTS["camera"] = {
@@ -268,7 +267,7 @@ def render_fit(mesh, cols):
 with torch.no_grad():
     rgb_before = float(((render_fit(start, colors)[..., :3] - target_rgba[..., :3]) ** 2).mean())
 t = time.perf_counter()
-for it in range(80 if SMALL else 400):
+for it in range(150 if SMALL else 400):
     optimizer.zero_grad()
     mesh = start.offset_verts(offsets)
     rgba = render_fit(mesh, colors)
@@ -279,7 +278,7 @@ for it in range(80 if SMALL else 400):
     total.backward()
     optimizer.step()
     for name, value in (("total", total), ("rgb", rgb), ("silhouette", sil)):
-        rgb_losses[name].append(float(value))
+        rgb_losses[name].append(float(value.detach()))
 seconds = time.perf_counter() - t
 with torch.no_grad():
     fitted = start.offset_verts(offsets)
