@@ -21,12 +21,12 @@
 #    target mesh seen by calibrated cameras (`geomgen.train.fit_mesh_to_silhouettes`, with
 #    edge, Laplacian and normal-consistency regularisers); scored with F1@0.3 under the
 #    Mesh R-CNN protocol (`geomgen.metrics.compare_meshes`) and silhouette IoU;
-# 2. **camera from a silhouette**: recover a camera's rotation and translation from one mask,
-#    starting from a perturbed pose; scored by the rotation error in degrees;
+# 2. **camera from a silhouette**: recover a camera's pose (its centre, oriented by `look_at`)
+#    from one mask, starting from a perturbed pose; scored by the rotation error in degrees;
 # 3. **shape and colour from RGB images**: fit vertex offsets and per-vertex colours to lit
 #    renders (`render_rgb` with a point light); scored by the image MSE.
 #
-# The target is a procedural `mug` from `geomgen.data.generate_shape` (nothing is
+# The target is a procedural `mug` from `geomgen.data.procedural.generate_shape` (nothing is
 # downloaded).  `GEOMGEN_TUTORIAL_SMALL=1` runs a shrunken version (few views, small images,
 # coarse spheres, few steps); the default is the full setting (20 views of 128×128, an
 # ico-sphere of level 4), whose first story alone takes about 3 s per iteration on a 2-core
@@ -159,12 +159,13 @@ save_image(OUT / "silhouette_fit.png", image_grid(tiles, len(shown), labels=labe
 # parameterise the pose by the camera centre `eye`, looking at the object's centre (the
 # origin) with +Y up: `look_at(eye)` builds a rigid `world_from_camera` differentiably, so Adam
 # moves `eye` to match the soft silhouette.  The start is the true centre turned by 15° about
-# a random axis through the origin and moved 10% further away.  `faces_per_pixel` must
+# a random axis through the origin and moved 10% further away (its rotation error is smaller
+# than 15°, as `look_at` keeps the image upright).  `faces_per_pixel` must
 # cover the faces within the blur radius of a pixel: when it is too small for the mesh's face
 # size, the nearest-in-depth candidates are neighbours that miss the pixel and the silhouette
 # fades inside the object (with a wider `sigma`, hence a wider blur radius, this needs a
-# larger `faces_per_pixel`).  The error is
-# the angle of the relative rotation `R_fit^T R_true`.
+# larger `faces_per_pixel`).  The error is the angle of the relative rotation
+# `R_fit^T R_true`.
 
 
 # %%
