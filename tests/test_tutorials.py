@@ -29,6 +29,9 @@ CASES = {
                                        "torchrun/checkpoints/ckpt-00000004.pt"]),
     "04_generative_models": (300, ["grid.png", "interpolation.png", "toy_samples.png", "toy-vae/model.pt"]),
     "05_third_party_plugin": (300, ["plugins.txt"]),
+    "06_differentiable_rendering": (240, ["results.json", "silhouette_fit.png", "silhouette_fit_loss.png",
+                                          "camera_fit.png", "camera_fit_loss.png", "rgb_fit.png",
+                                          "rgb_fit_loss.png"]),
 }
 
 
