@@ -193,17 +193,24 @@ target_mask = render_meshes(target, PerspectiveCameras(K, true_pose[None], (CAM_
 CAM_SIGMA = 1e-4
 CAM_BLUR = math.log(1.0 / 1e-4 - 1.0) * CAM_SIGMA
 eye = start_eye.clone().requires_grad_(True)
+CAM_STEPS = 60 if SMALL else 200
+CAM_FACES_PER_PIXEL = 20 if SMALL else 50  # the full-size mug has 8x the faces: more candidates per pixel
 optimizer = torch.optim.Adam([eye], lr=0.02)
+# the full run decays the step (cosine) so that it settles on the pose instead of drifting past it
+schedule = None if SMALL else torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, CAM_STEPS)
 cam_losses, cam_errors = [], []
 t = time.perf_counter()
-for it in range(60 if SMALL else 200):
+for it in range(CAM_STEPS):
     optimizer.zero_grad()
     pose = look_at(eye)[0]
     cams = PerspectiveCameras(K, pose[None], (CAM_SIZE, CAM_SIZE))
-    alpha = soft_silhouette(soft_rasterize_meshes(target, cams, blur_radius=CAM_BLUR, faces_per_pixel=20), CAM_SIGMA)
+    alpha = soft_silhouette(soft_rasterize_meshes(target, cams, blur_radius=CAM_BLUR,
+                                                  faces_per_pixel=CAM_FACES_PER_PIXEL), CAM_SIGMA)
     loss = ((alpha - target_mask) ** 2).mean()
     loss.backward()
     optimizer.step()
+    if schedule is not None:
+        schedule.step()
     cam_losses.append(float(loss.detach()))
     cam_errors.append(angle_deg(pose.detach()[:3, :3], true_pose[:3, :3]))
 seconds = time.perf_counter() - t
