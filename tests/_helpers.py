@@ -1,4 +1,4 @@
-"""Helpers shared by the ``tests/test_io_*.py`` modules.
+"""Helpers shared by test modules (``tests/test_io_*.py``, the rasterizer references).
 
 Imported as ``from _helpers import ...``: pytest puts this folder on
 ``sys.path`` for the test modules in it (no ``__init__.py``, default
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from geomgen.structures import Meshes
@@ -40,3 +41,18 @@ def raises_naming(exc, path, call, match=None):
     if match:
         assert match in str(info.value), info.value
     return info.value
+
+
+def clip_polygon(poly: list[tuple[np.ndarray, np.ndarray]], znear: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Keep the part of a polygon [(point, bary)] with z >= znear."""
+    out = []
+    n = len(poly)
+    for i in range(n):
+        (p, b), (q, c) = poly[i], poly[(i + 1) % n]
+        pin, qin = p[2] >= znear, q[2] >= znear
+        if pin:
+            out.append((p, b))
+        if pin != qin:
+            t = (znear - p[2]) / (q[2] - p[2])
+            out.append((p + t * (q - p), b + t * (c - b)))
+    return out

@@ -22,26 +22,13 @@ from geomgen.ops import ico_sphere
 from geomgen.render import Fragments, PerspectiveCameras, look_at, orbit_poses, rasterize_meshes
 from geomgen.structures import Meshes
 
+from _helpers import clip_polygon as _clip
+
 D = torch.float64
 BACKENDS = ("numba", "torch")
 
 
 # --------------------------------------------------------------------------- reference
-
-
-def _clip(poly: list[tuple[np.ndarray, np.ndarray]], znear: float) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Keep the part of a polygon [(point, bary)] with z >= znear."""
-    out = []
-    n = len(poly)
-    for i in range(n):
-        (p, b), (q, c) = poly[i], poly[(i + 1) % n]
-        pin, qin = p[2] >= znear, q[2] >= znear
-        if pin:
-            out.append((p, b))
-        if pin != qin:
-            t = (znear - p[2]) / (q[2] - p[2])
-            out.append((p + t * (q - p), b + t * (c - b)))
-    return out
 
 
 def reference(verts: np.ndarray, faces: np.ndarray, K: np.ndarray, pose: np.ndarray, H: int, W: int,

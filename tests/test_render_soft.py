@@ -34,24 +34,12 @@ from geomgen.render import (
 )
 from geomgen.structures import Meshes
 
+from _helpers import clip_polygon as _clip
+
 D = torch.float64
 
 
 # --------------------------------------------------------------------------- reference
-
-
-def _clip(poly, znear):
-    out = []
-    n = len(poly)
-    for i in range(n):
-        (p, b), (q, c) = poly[i], poly[(i + 1) % n]
-        pin, qin = p[2] >= znear, q[2] >= znear
-        if pin:
-            out.append((p, b))
-        if pin != qin:
-            t = (znear - p[2]) / (q[2] - p[2])
-            out.append((p + t * (q - p), b + t * (c - b)))
-    return out
 
 
 def reference(verts, faces, K, pose, H, W, blur, k, znear=1e-2, zfar=math.inf, cull=False, tol=1e-7):

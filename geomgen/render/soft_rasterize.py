@@ -82,7 +82,6 @@ the same torch code in both cases, so outputs and gradients are identical.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -243,15 +242,7 @@ def soft_rasterize_meshes(
 
 
 def _image_size(image_size: Any, cameras: PerspectiveCameras, fn: str) -> tuple[int, int]:
-    if image_size is None:
-        return cameras.image_size
-    if isinstance(image_size, Sequence) and not isinstance(image_size, (str, bytes)) and len(image_size) == 2:
-        return (V.check_int(image_size[0], "image_size", min_value=1, fn=fn),
-                V.check_int(image_size[1], "image_size", min_value=1, fn=fn))
-    if not isinstance(image_size, bool) and isinstance(image_size, int):
-        s = V.check_int(image_size, "image_size", min_value=1, fn=fn)
-        return s, s
-    raise V.fail("image_size", f"must be None, an int >= 1 or a pair (H, W) of ints >= 1, got {image_size!r}", fn)
+    return cameras.image_size if image_size is None else V.check_image_size(image_size, fn=fn)
 
 
 # --------------------------------------------------------------------------- #
